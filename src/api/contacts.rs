@@ -1,0 +1,150 @@
+//! `POST /api/v1/contacts` (the asynchronous bulk intake) and the contact look-ups.
+
+use super::error::{ApiError, FieldError};
+use super::{ApiQuery, AppState, parse_id};
+use crate::intake::{self, Accepted, Idempotency};
+use crate::store::contacts::{self, ContactView, Identifier};
+use crate::store::fields;
+use crate::store::tenants::Tenant;
+use crate::validate;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(Idempotency {
+        key: key.to_owned(),
+        body_hash: Sha256::digest(body).to_vec(),
+    }))
+}
+
+/// `POST /api/v1/contacts`: 202 once the request is durably stored.
+pub async fn intake(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.settings.max_body_bytes)
+        } else {
+            ApiError::bad_request(format!("the body could not be read: {}", e.body_text()))
+        }
+    })?;
+    let idempotency = idempotency(&headers, &body)?;
+    let request = intake::parse(&body)?;
+    let known: HashSet<String> = fields::kinds(&state.pool, tenant.id).await?.into_keys().collect();
+    intake::check_attribute_names(&request.contacts, &known)?;
+    // Normalising every identifier is CPU work (phone parsing): keep it off the I/O threads.
+    let (request, duplicates) = tokio::task::spawn_blocking(move || {
+        let duplicates = intake::find_duplicates(&request.contacts, &request.options);
+        (request, duplicates)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let accepted = intake::store(
+        &state.pool,
+        tenant.id,
+        &request,
+        &duplicates,
+        state.settings.batch_size as usize,
+        idempotency.as_ref(),
+    )
+    .await?;
+    state.relay_wake.notify_one();
+    tracing::info!(import_id = %accepted.async_session_id, tenant_id = %tenant.id, rows = accepted.total_rows, "import accepted");
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Query of `GET /api/v1/contacts`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    phone: Option<String>,
+    email: Option<String>,
+    external_id: Option<String>,
+    #[serde(default)]
+    include_deleted: bool,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// A phone from a query string: a `+` sent unencoded arrives as a space.
+fn phone_from_query(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let international = if trimmed.starts_with('+') || trimmed.starts_with("00") {
+        trimmed.to_owned()
+    } else {
+        format!("+{trimmed}")
+    };
+    validate::normalize_phone(&international, None)
+        .ok()
+        .map(|p| p.as_str().to_owned())
+}
+
+/// `GET /api/v1/contacts`: the tenant's contacts, newest first, or exact look-ups.
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(100);
+    let mut errors = Vec::new();
+    if page < 1 {
+        errors.push(FieldError::new("page", "invalid_value", "page starts at 1"));
+    }
+    if !(1..=1000).contains(&per_page) {
+        errors.push(FieldError::new("perPage", "invalid_value", "perPage is 1 to 1000"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable("bad paging parameters", errors));
+    }
+    let exact = match (&q.phone, &q.email, &q.external_id) {
+        (Some(p), _, _) => Some((Identifier::Phone, phone_from_query(p))),
+        (_, Some(e), _) => Some((Identifier::Email, Some(e.trim().to_lowercase()))),
+        (_, _, Some(x)) => Some((Identifier::ExternalId, Some(x.trim().to_owned()))),
+        _ => None,
+    };
+    let (data, total): (Vec<ContactView>, i64) = match &exact {
+        // An identifier that cannot be normalised is held by no contact.
+        Some((_, None)) => (Vec::new(), 0),
+        Some((identifier, Some(value))) => {
+            contacts::page(&state.pool, tenant.id, Some((*identifier, value)), q.include_deleted, (page - 1) * per_page, per_page).await?
+        }
+        None => contacts::page(&state.pool, tenant.id, None, q.include_deleted, (page - 1) * per_page, per_page).await?,
+    };
+    Ok(Json(json!({
+        "data": data,
+        "meta": {"page": page, "perPage": per_page, "total": total},
+    })))
+}
+
+/// `GET /api/v1/contacts/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    let id = parse_id(&id, "contact")?;
+    contacts::get(&state.pool, tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
+}

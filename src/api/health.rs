@@ -1,0 +1,39 @@
+//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database and
+//! the broker are reachable from here).
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// `GET /healthz`.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when both dependencies answer, 503 naming the one that does not.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let database = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let broker = state.broker_up.load(Ordering::Relaxed);
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+            "database": if database { "up" } else { "down" },
+            "broker": if broker { "up" } else { "down" },
+        })),
+    )
+}

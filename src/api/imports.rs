@@ -1,0 +1,95 @@
+//! Import status, per-row results, and the tenant's list of imports.
+
+use super::error::{ApiError, FieldError};
+use super::{ApiQuery, AppState, parse_id};
+use crate::import::RowStatus;
+use crate::store::imports::{self, ImportStatus};
+use crate::store::tenants::Tenant;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `GET /api/v1/imports/{id}`.
+pub async fn status(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ImportStatus>, ApiError> {
+    let id = parse_id(&id, "import")?;
+    imports::status(&state.pool, tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no import {id}")))
+}
+
+/// Query of `GET /api/v1/imports`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    before: Option<uuid::Uuid>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/imports`: newest first; `nextBefore` pages on.
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::unprocessable(
+            "bad paging parameters",
+            vec![FieldError::new("limit", "invalid_value", "limit is 1 to 500")],
+        ));
+    }
+    let data = imports::list(&state.pool, tenant.id, q.before, limit).await?;
+    let next = (data.len() as i64 == limit)
+        .then(|| data.last().map(|i| i.id))
+        .flatten();
+    Ok(Json(json!({"data": data, "nextBefore": next})))
+}
+
+/// Query of `GET /api/v1/imports/{id}/rows`.
+#[derive(Debug, Deserialize)]
+pub struct RowsQuery {
+    status: Option<String>,
+    after: Option<i32>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/imports/{id}/rows?status=&after=&limit=`.
+pub async fn rows(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RowsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "import")?;
+    let mut errors = Vec::new();
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => match RowStatus::parse(s) {
+            Some(status) => Some(status.as_str()),
+            None => {
+                errors.push(FieldError::new("status", "invalid_value", "status is created, updated, skipped or failed"));
+                None
+            }
+        },
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        errors.push(FieldError::new("limit", "invalid_value", "limit is 1 to 1000"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable("bad query parameters", errors));
+    }
+    if imports::status(&state.pool, tenant.id, id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no import {id}")));
+    }
+    let rows = imports::rows(&state.pool, tenant.id, id, status, q.after, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.index))
+        .flatten();
+    Ok(Json(json!({"rows": rows, "nextAfter": next})))
+}

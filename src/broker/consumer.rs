@@ -1,0 +1,145 @@
+//! The worker side: N consumers (one channel each, bounded prefetch) that run one batch at a
+//! time and decide ack or nack from its `BatchOutcome` in one place. A consumer stream that
+//! ends or errors means the channel or connection is gone: the whole session is rebuilt.
+
+use super::{BrokerError, Topology, connect, reconnect_backoff, timed};
+use crate::worker::{self, BatchError, BatchOutcome, BatchRef};
+use futures_util::StreamExt;
+use lapin::Connection;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What the workers need.
+#[derive(Clone)]
+pub struct Workers {
+    pub pool: PgPool,
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub count: usize,
+    pub prefetch: u16,
+}
+
+impl Workers {
+    /// Consumes until `shutdown` turns true; in-flight batches finish first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = reconnect_backoff();
+        while !*shutdown.borrow() {
+            match self.session(&shutdown).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "workers lost the broker; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("workers stopped");
+    }
+
+    async fn session(&self, shutdown: &watch::Receiver<bool>) -> Result<(), BrokerError> {
+        let connection = std::sync::Arc::new(connect(&self.amqp_url, "contact-import worker").await?);
+        let setup = timed("open channel", connection.create_channel()).await?;
+        self.topology.declare(&setup).await?;
+        let _ = setup.close(200, "declared".into()).await;
+        let mut consumers = JoinSet::new();
+        for n in 0..self.count.max(1) {
+            let this = self.clone();
+            let connection = connection.clone();
+            let shutdown = shutdown.clone();
+            consumers.spawn(async move { this.consume(&connection, n, shutdown).await });
+        }
+        tracing::info!(workers = self.count, "workers connected");
+        // The first consumer to stop decides: a clean stop (shutdown) lets the others finish
+        // their batch; a broken one tears the session down to rebuild it.
+        let mut outcome = Ok(());
+        while let Some(joined) = consumers.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    outcome = Err(e);
+                    consumers.abort_all();
+                }
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => {
+                    outcome = Err(BrokerError::Other(format!("consumer task failed: {e}")));
+                    consumers.abort_all();
+                }
+            }
+        }
+        let _ = connection.close(200, "bye".into()).await;
+        outcome
+    }
+
+    async fn consume(&self, connection: &Connection, n: usize, mut shutdown: watch::Receiver<bool>) -> Result<(), BrokerError> {
+        let channel = timed("open channel", connection.create_channel()).await?;
+        timed("set prefetch", channel.basic_qos(self.prefetch.max(1), BasicQosOptions::default())).await?;
+        let mut consumer = timed(
+            "consume",
+            channel.basic_consume(
+                self.topology.batches().as_str().into(),
+                format!("worker-{}-{n}", std::process::id()).as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            ),
+        )
+        .await?;
+        loop {
+            let next = tokio::select! {
+                next = consumer.next() => next,
+                _ = shutdown.changed() => {
+                    let _ = channel.close(200, "shutdown".into()).await;
+                    return Ok(());
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => self.handle(delivery).await?,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(BrokerError::Other("the consumer stream ended".into())),
+            }
+            if *shutdown.borrow() {
+                let _ = channel.close(200, "shutdown".into()).await;
+                return Ok(());
+            }
+        }
+    }
+
+    async fn handle(&self, delivery: Delivery) -> Result<(), BrokerError> {
+        let batch: BatchRef = match serde_json::from_slice(&delivery.data) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable batch message; dead-lettering it");
+                timed("reject", delivery.nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })).await?;
+                return Ok(());
+            }
+        };
+        let outcome = worker::run_batch(&self.pool, batch).await;
+        let acked = match outcome {
+            Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => timed("ack", delivery.ack(BasicAckOptions::default())).await?,
+            Ok(BatchOutcome::Unknown) => {
+                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, "message for a batch that does not exist; dropped");
+                timed("ack", delivery.ack(BasicAckOptions::default())).await?
+            }
+            Err(BatchError::Transient(e)) => {
+                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch failed for now; returning it to the queue");
+                timed("nack", delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() })).await?
+            }
+            Err(BatchError::Fatal(e)) => {
+                tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch cannot be applied; dead-lettering it");
+                timed("nack", delivery.nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })).await?
+            }
+        };
+        if !acked {
+            // The channel is gone: the broker redelivers, and the done-marker makes that harmless.
+            return Err(BrokerError::Other("the channel closed before the ack".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! RabbitMQ: the topology (a durable quorum queue of batch references with a dead-letter
+//! queue), connections with timeouts, the outbox relay that publishes, and the consumer that
+//! runs batches. Every process re-declares the topology on every (re)connect.
+
+pub mod consumer;
+pub mod relay;
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::time::Duration;
+
+/// How long any single broker operation may take before it counts as failed.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Deliveries of one message before the broker dead-letters it.
+pub const DELIVERY_LIMIT: i32 = 10;
+
+/// Errors talking to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("broker did not answer within {0:?} ({1})")]
+    Timeout(Duration, &'static str),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs a broker operation with `OP_TIMEOUT`.
+pub async fn timed<T, E>(what: &'static str, fut: impl Future<Output = Result<T, E>>) -> Result<T, BrokerError>
+where
+    BrokerError: From<E>,
+{
+    match tokio::time::timeout(OP_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(BrokerError::from),
+        Err(_) => Err(BrokerError::Timeout(OP_TIMEOUT, what)),
+    }
+}
+
+/// Queue and exchange names under one prefix.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    prefix: String,
+}
+
+impl Topology {
+    /// Names under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The work queue of batch references.
+    pub fn batches(&self) -> String {
+        format!("{}.batches", self.prefix)
+    }
+
+    /// Where batches that failed `DELIVERY_LIMIT` times end up.
+    pub fn dead_letters(&self) -> String {
+        format!("{}.batches.dlq", self.prefix)
+    }
+
+    /// The dead-letter exchange.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.prefix)
+    }
+
+    /// Declares everything; idempotent. The queue arguments never change between versions,
+    /// because RabbitMQ refuses a re-declaration with other arguments.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let quorum = |extra: &[(&str, AMQPValue)]| {
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
+            for (k, v) in extra {
+                args.insert((*k).into(), v.clone());
+            }
+            args
+        };
+        timed(
+            "declare dead-letter exchange",
+            channel.exchange_declare(
+                self.dead_letter_exchange().as_str().into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            ),
+        )
+        .await?;
+        timed(
+            "declare dead-letter queue",
+            channel.queue_declare(self.dead_letters().as_str().into(), durable, quorum(&[])),
+        )
+        .await?;
+        timed(
+            "bind dead-letter queue",
+            channel.queue_bind(
+                self.dead_letters().as_str().into(),
+                self.dead_letter_exchange().as_str().into(),
+                self.batches().as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ),
+        )
+        .await?;
+        let args = quorum(&[
+            ("x-delivery-limit", AMQPValue::LongInt(DELIVERY_LIMIT)),
+            (
+                "x-dead-letter-exchange",
+                AMQPValue::LongString(LongString::from(self.dead_letter_exchange().as_str())),
+            ),
+            (
+                "x-dead-letter-routing-key",
+                AMQPValue::LongString(LongString::from(self.batches().as_str())),
+            ),
+            ("x-dead-letter-strategy", AMQPValue::LongString(LongString::from("at-least-once"))),
+            ("x-overflow", AMQPValue::LongString(LongString::from("reject-publish"))),
+        ]);
+        timed(
+            "declare batch queue",
+            channel.queue_declare(self.batches().as_str().into(), durable, args),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Opens a connection, bounded by `OP_TIMEOUT`.
+pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
+    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name));
+    timed("connect", Connection::connect(url, properties)).await
+}
+
+/// Exponential back-off with jitter for reconnect loops, capped at 30 s, never giving up.
+pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}

@@ -1,0 +1,107 @@
+//! The import as a domain object: its options and its states. The state machine's
+//! transitions happen in SQL (intake creates `queued`; the worker moves it to
+//! `processing` and, with its last batch, to `completed` or `completedWithErrors`).
+
+use crate::validate::DedupeOn;
+use serde::{Deserialize, Serialize};
+
+/// How rows are matched to stored contacts and what happens on a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// Update a match, create otherwise.
+    Upsert,
+    /// Create new contacts; a match is skipped.
+    InsertOnly,
+    /// Update matches; a row with no match is skipped.
+    UpdateOnly,
+    /// Never match: every row creates a contact.
+    CreateAll,
+}
+
+impl Mode {
+    /// Parses the API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "upsert" => Some(Self::Upsert),
+            "insertOnly" => Some(Self::InsertOnly),
+            "updateOnly" => Some(Self::UpdateOnly),
+            "createAll" => Some(Self::CreateAll),
+            _ => None,
+        }
+    }
+}
+
+/// Where an import came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    Api,
+    Csv,
+}
+
+impl Source {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Csv => "csv",
+        }
+    }
+}
+
+/// The options an import's rows are applied with, stored with the import.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportOptions {
+    pub dedupe_on: DedupeOn,
+    pub mode: Mode,
+    pub overwrite: bool,
+    pub default_region: Option<String>,
+    pub restore_deleted: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            dedupe_on: DedupeOn::Phone,
+            mode: Mode::Upsert,
+            overwrite: true,
+            default_region: None,
+            restore_deleted: false,
+        }
+    }
+}
+
+/// A row's final outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RowStatus {
+    Created,
+    Updated,
+    Skipped,
+    Failed,
+}
+
+impl RowStatus {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored and API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "updated" => Some(Self::Updated),
+            "skipped" => Some(Self::Skipped),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Intake: turn a request into a stored import. Everything the request says is checked
+//! here (request-level problems are a 422 before anything is stored), then the import, its
+//! batches (which are also the outbox) and its duplicate rows are written in ONE
+//! transaction. Only after that commit does the client get 202: nothing accepted is lost.
+
+use crate::api::error::{ApiError, FieldError};
+use crate::import::{ImportOptions, Mode, Source};
+use crate::validate::{self, DedupeOn};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Most contacts one JSON request may carry.
+pub const MAX_CONTACTS: usize = 3000;
+
+/// The channel the relay listens on to hear of new batches at once.
+pub const OUTBOX_CHANNEL: &str = "contact_import_outbox";
+
+/// Options that later versions implement; refused rather than silently ignored.
+const NOT_YET_SUPPORTED: [&str; 9] = [
+    "groupNames",
+    "groupNamesExclude",
+    "tags",
+    "tagsRemove",
+    "eventKeyForNewContacts",
+    "callbackUrl",
+    "dryRun",
+    "allOrNothing",
+    "emptyCellsClear",
+];
+
+/// A checked JSON intake request.
+#[derive(Debug)]
+pub struct IntakeRequest {
+    pub contacts: Vec<Value>,
+    pub options: ImportOptions,
+}
+
+/// The 202 body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub async_session_id: Uuid,
+    pub status: &'static str,
+    pub total_rows: i32,
+    pub status_url: String,
+}
+
+impl Accepted {
+    fn new(id: Uuid, total_rows: i32) -> Self {
+        Self {
+            async_session_id: id,
+            status: "queued",
+            total_rows,
+            status_url: format!("/api/v1/imports/{id}"),
+        }
+    }
+}
+
+fn json_error_detail(e: &serde_json::Error) -> String {
+    format!("the body is not valid JSON: {e}")
+}
+
+fn take_bool(body: &Map<String, Value>, name: &str, default: bool, errors: &mut Vec<FieldError>) -> bool {
+    match body.get(name) {
+        None | Some(Value::Null) => default,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(FieldError::new(format!("/{name}"), "invalid_value", format!("{name} must be true or false")));
+            default
+        }
+    }
+}
+
+fn take_str<'a>(body: &'a Map<String, Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+    match body.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            errors.push(FieldError::new(format!("/{name}"), "invalid_value", format!("{name} must be a string")));
+            None
+        }
+    }
+}
+
+/// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
+/// when a request-level option or the number of contacts is wrong.
+pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(json_error_detail(&e)))?;
+    let Value::Object(mut body) = value else {
+        return Err(ApiError::unprocessable(
+            "the body must be a JSON object with a contacts array",
+            vec![FieldError::new("", "invalid_value", "expected a JSON object")],
+        ));
+    };
+    let mut errors = Vec::new();
+    let contacts = match body.remove("contacts") {
+        Some(Value::Array(contacts)) => contacts,
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("/contacts", "missing_contacts", "contacts is required: an array of 1 to 3000 contacts"));
+            Vec::new()
+        }
+        Some(_) => {
+            errors.push(FieldError::new("/contacts", "invalid_value", "contacts must be an array of contacts"));
+            Vec::new()
+        }
+    };
+    if errors.is_empty() && contacts.is_empty() {
+        errors.push(FieldError::new("/contacts", "no_contacts", "contacts is empty: send 1 to 3000 contacts"));
+    }
+    if contacts.len() > MAX_CONTACTS {
+        errors.push(FieldError::new(
+            format!("/contacts/{MAX_CONTACTS}"),
+            "too_many_contacts",
+            format!("{} contacts sent; one request takes at most {MAX_CONTACTS} (use a CSV import for more)", contacts.len()),
+        ));
+    }
+    let mut options = ImportOptions::default();
+    if let Some(s) = take_str(&body, "dedupeOn", &mut errors) {
+        match DedupeOn::parse(s) {
+            Some(on) => options.dedupe_on = on,
+            None => errors.push(FieldError::new("/dedupeOn", "invalid_value", format!("unknown dedupeOn {s:?}: use phone, email or externalId"))),
+        }
+    }
+    if let Some(s) = take_str(&body, "mode", &mut errors) {
+        match Mode::parse(s) {
+            Some(mode) => options.mode = mode,
+            None => errors.push(FieldError::new("/mode", "invalid_value", format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"))),
+        }
+    }
+    if let Some(s) = take_str(&body, "defaultRegion", &mut errors) {
+        match validate::parse_region(s) {
+            Some(region) => options.default_region = Some(region),
+            None => errors.push(FieldError::new("/defaultRegion", "invalid_value", format!("{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"))),
+        }
+    }
+    options.overwrite = take_bool(&body, "overwrite", true, &mut errors);
+    options.restore_deleted = take_bool(&body, "restoreDeleted", false, &mut errors);
+    for name in NOT_YET_SUPPORTED {
+        if body.get(name).is_some_and(|v| !v.is_null()) {
+            errors.push(FieldError::new(format!("/{name}"), "unsupported_option", format!("{name} is not supported by this version of the service yet; nothing was stored")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable("the request cannot be accepted as it is; see errors", errors));
+    }
+    Ok(IntakeRequest { contacts, options })
+}
+
+/// 422 for custom attribute names the tenant has not defined (at most 100 listed).
+pub fn check_attribute_names(contacts: &[Value], known: &HashSet<String>) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let mut count = 0usize;
+    for (i, contact) in contacts.iter().enumerate() {
+        for (pointer, name) in validate::attribute_names(contact) {
+            if !known.contains(&name) {
+                count += 1;
+                if errors.len() < 100 {
+                    errors.push(FieldError::new(
+                        format!("/contacts/{i}{pointer}"),
+                        "unknown_field",
+                        format!("{name:?} is not a custom field of this tenant; create it with POST /api/v1/fields"),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            format!("{count} custom attribute(s) name fields that do not exist; nothing was stored"),
+            errors,
+        ))
+    }
+}
+
+/// Indexes of rows whose normalised dedupe identifier another row of the request shares.
+pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> {
+    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(contacts.len());
+    let mut duplicates = HashSet::new();
+    for (i, contact) in contacts.iter().enumerate() {
+        let Some(key) = validate::dedupe_key(contact, options.dedupe_on, options.default_region.as_deref()) else {
+            continue;
+        };
+        match first_seen.get(&key) {
+            Some(&first) => {
+                duplicates.insert(first as i32);
+                duplicates.insert(i as i32);
+            }
+            None => {
+                first_seen.insert(key, i);
+            }
+        }
+    }
+    let mut out: Vec<i32> = duplicates.into_iter().collect();
+    out.sort_unstable();
+    out
+}
+
+/// An `Idempotency-Key` and the hash of the body it came with.
+pub struct Idempotency {
+    pub key: String,
+    pub body_hash: Vec<u8>,
+}
+
+/// Stores the import with its batches and duplicate rows in one transaction. A repeated
+/// idempotency key with the same body answers the first import; with another body, 422.
+pub async fn store(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    request: &IntakeRequest,
+    duplicates: &[i32],
+    batch_size: usize,
+    idempotency: Option<&Idempotency>,
+) -> Result<Accepted, ApiError> {
+    let total_rows = request.contacts.len() as i32;
+    let chunks: Vec<&[Value]> = request.contacts.chunks(batch_size.max(1)).collect();
+    let options = serde_json::to_value(&request.options).map_err(|_| ApiError::internal())?;
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(Source::Api.as_str())
+    .bind(&options)
+    .bind(total_rows)
+    .bind(chunks.len() as i32)
+    .bind(idempotency.map(|i| i.key.as_str()))
+    .bind(idempotency.map(|i| i.body_hash.as_slice()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        tx.rollback().await?;
+        return replay(pool, tenant_id, idempotency).await;
+    }
+
+    let mut batch_no = Vec::with_capacity(chunks.len());
+    let mut first_row = Vec::with_capacity(chunks.len());
+    let mut row_count = Vec::with_capacity(chunks.len());
+    let mut payload = Vec::with_capacity(chunks.len());
+    let mut next_row = 0i32;
+    for (no, chunk) in chunks.iter().enumerate() {
+        batch_no.push(no as i32);
+        first_row.push(next_row);
+        row_count.push(chunk.len() as i32);
+        payload.push(serde_json::to_vec(chunk).map_err(|_| ApiError::internal())?);
+        next_row += chunk.len() as i32;
+    }
+    sqlx::query(
+        "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload)
+         SELECT $1, $2, u.batch_no, u.first_row, u.row_count, u.payload
+         FROM UNNEST($3::int[], $4::int[], $5::int[], $6::bytea[]) AS u(batch_no, first_row, row_count, payload)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(&batch_no)
+    .bind(&first_row)
+    .bind(&row_count)
+    .bind(&payload)
+    .execute(&mut *tx)
+    .await?;
+    if !duplicates.is_empty() {
+        sqlx::query("INSERT INTO duplicate_rows (import_id, row_index) SELECT $1, UNNEST($2::int[])")
+            .bind(id)
+            .bind(duplicates)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Accepted::new(id, total_rows))
+}
+
+async fn replay(pool: &PgPool, tenant_id: Uuid, idempotency: Option<&Idempotency>) -> Result<Accepted, ApiError> {
+    let Some(idem) = idempotency else {
+        return Err(ApiError::internal());
+    };
+    let row: Option<(Uuid, Option<Vec<u8>>, i32)> = sqlx::query_as(
+        "SELECT id, request_hash, total_rows FROM imports WHERE tenant_id = $1 AND idempotency_key = $2",
+    )
+    .bind(tenant_id)
+    .bind(&idem.key)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some((id, hash, total_rows)) if hash.as_deref() == Some(idem.body_hash.as_slice()) => Ok(Accepted::new(id, total_rows)),
+        Some(_) => Err(ApiError::unprocessable(
+            "this Idempotency-Key was used before with a different body",
+            vec![FieldError::new("", "idempotency_key_reused", "send a new Idempotency-Key for a new request")],
+        )),
+        None => Err(ApiError::unavailable("the first request with this Idempotency-Key is still being stored; try again")),
+    }
+}

@@ -1,0 +1,129 @@
+//! Configuration: one `Settings` struct built by clap from flags with environment fallbacks.
+//! Defaults run on a developer's machine (local PostgreSQL and RabbitMQ).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Log line format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings shared by every sub-command.
+#[derive(clap::Args, Clone)]
+pub struct Settings {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/contact_import",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// RabbitMQ connection URL.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
+    pub amqp_url: String,
+
+    /// Address the HTTP API listens on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Prefix of every queue and exchange; two prefixes on one broker never see each other.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "contact_import")]
+    pub queue_prefix: String,
+
+    /// Batches processed at once by this process (`run` and `work`).
+    #[arg(long, env = "WORKERS", default_value_t = 2)]
+    pub workers: usize,
+
+    /// Unacknowledged batch messages the broker may hand each worker ahead of time.
+    #[arg(long, env = "PREFETCH", default_value_t = 1)]
+    pub prefetch: u16,
+
+    /// Rows per batch: the unit of work and of the exactly-once guarantee.
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub batch_size: u32,
+
+    /// Largest request body accepted, in bytes (larger answers 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Connections in this process's PostgreSQL pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// How often the outbox relay looks for unpublished batches when nothing woke it, in ms.
+    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 1000)]
+    pub relay_poll_ms: u64,
+
+    /// Seconds that in-flight batches get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log line format: text for people, json for log shippers.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// The relay's polling interval.
+    pub fn relay_poll(&self) -> Duration {
+        Duration::from_millis(self.relay_poll_ms.max(10))
+    }
+
+    /// The database URL with any password replaced, for log lines.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+
+    /// The broker URL with any password replaced, for log lines.
+    pub fn amqp_url_redacted(&self) -> String {
+        redact_url(&self.amqp_url)
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &url[scheme_end + 3 + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        let cases = [
+            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("amqp://guest:guest@127.0.0.1:5672/%2f", "amqp://guest:***@127.0.0.1:5672/%2f"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("not a url", "not a url"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_url(input), expected, "{input}");
+        }
+    }
+}

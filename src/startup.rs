@@ -1,0 +1,141 @@
+//! Wires the parts into the processes of the command line: `run` (API + relay + workers),
+//! `serve` (API + relay), `work` (workers). Also used by the integration tests, which start
+//! the real service in-process on a fresh database, queue prefix and port.
+
+use crate::api::{self, AppState};
+use crate::broker::Topology;
+use crate::broker::consumer::Workers;
+use crate::broker::relay::Relay;
+use crate::settings::Settings;
+use crate::store;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+/// Which parts a process runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Roles {
+    pub api: bool,
+    pub workers: bool,
+}
+
+/// A started service.
+pub struct Running {
+    /// The API's bound address, when it runs one.
+    pub addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    grace: Duration,
+}
+
+/// Connects, migrates when the API runs, and starts the parts named by `roles`.
+pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> {
+    let pool = store::connect(&settings.database_url, settings.db_max_connections)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_url_redacted()))?;
+    if roles.api {
+        store::migrate(&pool).await.context("cannot apply database migrations")?;
+    }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let topology = Topology::new(&settings.queue_prefix);
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let mut addr = None;
+    if roles.api {
+        let broker_up = Arc::new(AtomicBool::new(false));
+        let relay_wake = Arc::new(Notify::new());
+        let relay = Relay {
+            pool: pool.clone(),
+            amqp_url: settings.amqp_url.clone(),
+            topology: topology.clone(),
+            poll: settings.relay_poll(),
+            broker_up: broker_up.clone(),
+            wake: relay_wake.clone(),
+        };
+        tasks.spawn(relay.run(shutdown_rx.clone()));
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        addr = Some(listener.local_addr()?);
+        let state = AppState {
+            pool: pool.clone(),
+            settings: Arc::new(settings.clone()),
+            broker_up,
+            relay_wake,
+        };
+        let app = api::router(state);
+        let mut stop = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(listen = %addr.map(|a| a.to_string()).unwrap_or_default(), "API listening");
+    }
+    if roles.workers {
+        let workers = Workers {
+            pool: pool.clone(),
+            amqp_url: settings.amqp_url.clone(),
+            topology,
+            count: settings.workers,
+            prefetch: settings.prefetch,
+        };
+        tasks.spawn(workers.run(shutdown_rx));
+    }
+    Ok(Running {
+        addr,
+        shutdown,
+        tasks,
+        grace,
+    })
+}
+
+impl Running {
+    /// Stops accepting and consuming, lets in-flight work finish within the grace period.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(self.grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("grace period over; stopping with work in flight (it will be redelivered)");
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,310 @@
+//! Contacts: the stored shape, the API view, exact look-ups, and the set-based statements a
+//! batch applies with (one `SELECT … FOR UPDATE`, one `INSERT … SELECT FROM UNNEST`, one
+//! `UPDATE … FROM UNNEST`, whatever the number of rows).
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+/// A contact as stored (identifiers already normalised).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct StoredContact {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub occupation: Option<String>,
+    pub preferred_channel: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<Date>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    #[sqlx(json)]
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl StoredContact {
+    /// A contact with only an id.
+    pub fn empty(id: Uuid) -> Self {
+        Self {
+            id,
+            external_id: None,
+            phone: None,
+            email: None,
+            first_name: None,
+            last_name: None,
+            full_name: None,
+            occupation: None,
+            preferred_channel: None,
+            gender: None,
+            birthday: None,
+            address: None,
+            city: None,
+            state: None,
+            zip: None,
+            custom_attributes: serde_json::Map::new(),
+            deleted_at: None,
+        }
+    }
+}
+
+const STORED_COLUMNS: &str = "id, external_id, phone, email, first_name, last_name, full_name, occupation,
+    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, deleted_at";
+
+/// A contact as the API shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub occupation: Option<String>,
+    pub preferred_channel: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<Date>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    #[sqlx(json)]
+    pub custom_attributes: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+const VIEW_COLUMNS: &str = "id, external_id, phone, email, first_name, last_name, full_name, occupation,
+    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes,
+    created_at, updated_at, deleted_at";
+
+/// One contact of the tenant, deleted or not.
+pub async fn get(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<ContactView>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = $2"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// An exact look-up on one identifier column.
+#[derive(Clone, Copy, Debug)]
+pub enum Identifier {
+    Phone,
+    Email,
+    ExternalId,
+}
+
+impl Identifier {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::ExternalId => "external_id",
+        }
+    }
+}
+
+/// A page of the tenant's contacts, newest first, optionally the one holding an identifier.
+pub async fn page(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    exact: Option<(Identifier, &str)>,
+    include_deleted: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ContactView>, i64), sqlx::Error> {
+    let (column, value) = match exact {
+        Some((identifier, value)) => (identifier.column(), Some(value)),
+        None => ("phone", None),
+    };
+    let filter = format!(
+        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)"
+    );
+    let rows = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
+         ORDER BY created_at DESC, id DESC OFFSET $4 LIMIT $5"
+    )))
+    .bind(tenant_id)
+    .bind(value)
+    .bind(include_deleted)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!("SELECT count(*) FROM contacts WHERE {filter}")))
+        .bind(tenant_id)
+        .bind(value)
+        .bind(include_deleted)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Locks and returns every contact of the tenant that holds one of these identifiers,
+/// in id order so that concurrent batches lock shared contacts in the same order.
+pub async fn lock_holding(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    phones: &[String],
+    emails: &[String],
+    external_ids: &[String],
+) -> Result<Vec<StoredContact>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {STORED_COLUMNS} FROM contacts
+         WHERE tenant_id = $1 AND (phone = ANY($2) OR email = ANY($3) OR external_id = ANY($4))
+         ORDER BY id FOR UPDATE"
+    )))
+    .bind(tenant_id)
+    .bind(phones)
+    .bind(emails)
+    .bind(external_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Column arrays for UNNEST, one entry per contact.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    external_id: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    email: Vec<Option<String>>,
+    first_name: Vec<Option<String>>,
+    last_name: Vec<Option<String>>,
+    full_name: Vec<Option<String>>,
+    occupation: Vec<Option<String>>,
+    preferred_channel: Vec<Option<String>>,
+    gender: Vec<Option<String>>,
+    birthday: Vec<Option<Date>>,
+    address: Vec<Option<String>>,
+    city: Vec<Option<String>>,
+    state: Vec<Option<String>>,
+    zip: Vec<Option<String>>,
+    custom_attributes: Vec<String>,
+    restore: Vec<bool>,
+}
+
+impl Columns {
+    fn of<'a>(contacts: impl Iterator<Item = &'a StoredContact>) -> Self {
+        let mut c = Self::default();
+        for s in contacts {
+            c.id.push(s.id);
+            c.external_id.push(s.external_id.clone());
+            c.phone.push(s.phone.clone());
+            c.email.push(s.email.clone());
+            c.first_name.push(s.first_name.clone());
+            c.last_name.push(s.last_name.clone());
+            c.full_name.push(s.full_name.clone());
+            c.occupation.push(s.occupation.clone());
+            c.preferred_channel.push(s.preferred_channel.clone());
+            c.gender.push(s.gender.clone());
+            c.birthday.push(s.birthday);
+            c.address.push(s.address.clone());
+            c.city.push(s.city.clone());
+            c.state.push(s.state.clone());
+            c.zip.push(s.zip.clone());
+            c.custom_attributes
+                .push(serde_json::Value::Object(s.custom_attributes.clone()).to_string());
+            c.restore.push(s.deleted_at.is_none());
+        }
+        c
+    }
+
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.id)
+            .bind(self.external_id)
+            .bind(self.phone)
+            .bind(self.email)
+            .bind(self.first_name)
+            .bind(self.last_name)
+            .bind(self.full_name)
+            .bind(self.occupation)
+            .bind(self.preferred_channel)
+            .bind(self.gender)
+            .bind(self.birthday)
+            .bind(self.address)
+            .bind(self.city)
+            .bind(self.state)
+            .bind(self.zip)
+            .bind(self.custom_attributes)
+            .bind(self.restore)
+    }
+}
+
+const UNNEST: &str = "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
+    $15::text[], $16::text[], $17::text[], $18::bool[])
+    AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
+         preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live)";
+
+/// Inserts new contacts; returns the ids actually inserted. A contact whose identifier a
+/// concurrent transaction has just taken is not inserted (the caller retries the batch).
+pub async fn insert_new(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    contacts: &[StoredContact],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    if contacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
+             full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
+             custom_attributes)
+         SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
+             u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
+             u.zip, u.custom_attributes::jsonb
+         FROM {UNNEST}
+         ON CONFLICT DO NOTHING RETURNING id"
+    );
+    let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| sqlx::Row::try_get::<Uuid, _>(row, 0))
+        .collect()
+}
+
+/// Writes the new state of existing contacts; a contact whose `deleted_at` is `None` here is
+/// restored.
+pub async fn update_existing(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    contacts: &[StoredContact],
+) -> Result<u64, sqlx::Error> {
+    if contacts.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE contacts c SET external_id = u.external_id, phone = u.phone, email = u.email,
+             first_name = u.first_name, last_name = u.last_name, full_name = u.full_name,
+             occupation = u.occupation, preferred_channel = u.preferred_channel, gender = u.gender,
+             birthday = u.birthday, address = u.address, city = u.city, state = u.state, zip = u.zip,
+             custom_attributes = u.custom_attributes::jsonb,
+             deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
+             updated_at = now()
+         FROM {UNNEST}
+         WHERE c.tenant_id = $1 AND c.id = u.id"
+    );
+    let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
+    Ok(query.execute(conn).await?.rows_affected())
+}

@@ -1,0 +1,108 @@
+//! Reading imports back: the status body, the per-row results page and the tenant's list.
+//! Writing them belongs to `intake` (creation) and `worker` (progress).
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// `GET /api/v1/imports/{id}` and the items of the list.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportStatus {
+    #[serde(rename = "asyncSessionId")]
+    pub id: Uuid,
+    pub source: String,
+    pub status: String,
+    pub total_rows: i32,
+    pub processed_rows: i32,
+    pub created: i32,
+    pub updated: i32,
+    pub skipped: i32,
+    pub failed: i32,
+    pub progress: f64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    #[sqlx(json)]
+    pub options: serde_json::Value,
+}
+
+const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
+    CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
+    created_at, started_at, finished_at, options";
+
+/// One import of the tenant.
+pub async fn status(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<ImportStatus>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {STATUS_COLUMNS} FROM imports WHERE tenant_id = $1 AND id = $2"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The tenant's imports, newest first, `limit` of them created before the import `before`.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ImportStatus>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {STATUS_COLUMNS} FROM imports
+         WHERE tenant_id = $1
+           AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM imports WHERE tenant_id = $1 AND id = $2))
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    )))
+    .bind(tenant_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One row's result, as `GET /api/v1/imports/{id}/rows` shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct RowResultView {
+    #[sqlx(rename = "row_index")]
+    pub index: i32,
+    pub status: String,
+    pub contact_id: Option<Uuid>,
+    #[sqlx(json)]
+    pub errors: serde_json::Value,
+    #[sqlx(json)]
+    pub warnings: serde_json::Value,
+}
+
+/// Row results of an import after row `after`, in row order, optionally of one status.
+pub async fn rows(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    status: Option<&str>,
+    after: Option<i32>,
+    limit: i64,
+) -> Result<Vec<RowResultView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT row_index, status, contact_id,
+                COALESCE(errors, '[]'::jsonb) AS errors, COALESCE(warnings, '[]'::jsonb) AS warnings
+         FROM row_results
+         WHERE tenant_id = $1 AND import_id = $2
+           AND ($3::text IS NULL OR status = $3)
+           AND row_index > COALESCE($4, -1)
+         ORDER BY row_index LIMIT $5",
+    )
+    .bind(tenant_id)
+    .bind(import_id)
+    .bind(status)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

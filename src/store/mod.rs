@@ -1,0 +1,41 @@
+//! SQL, beside the domain that needs it. Every query that touches tenant data filters on
+//! `tenant_id`. Statements are plain `sqlx::query` covered by the integration tests.
+
+pub mod contacts;
+pub mod fields;
+pub mod imports;
+pub mod tenants;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Opens the pool lazily-checked: the first connection is tried at once so that a bad URL
+/// fails start-up with a clear message.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name("contact-import");
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+/// Applies the embedded migrations in `migrations/`.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("./migrations").run(pool).await
+}
+
+/// True for errors that a retry of the same transaction may cure: deadlocks, serialisation
+/// failures, unique violations from a concurrent insert, lost connections.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40001" | "40P01" | "23505" | "55P03" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
+        ),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}

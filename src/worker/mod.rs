@@ -1,0 +1,303 @@
+//! The batch runner. One transaction per batch: lock the batch row, stop if it is done,
+//! validate its rows (pure), lock the contacts they name, write contacts, row results and
+//! counters, mark the batch done, commit. The broker message is acked only after that
+//! commit, so a redelivered or duplicated message finds the batch done and changes nothing.
+
+pub mod plan;
+
+use crate::import::{ImportOptions, RowStatus};
+use crate::store::{self, contacts};
+use crate::validate::{self, DedupeOn, Rules};
+use backon::{ExponentialBuilder, Retryable};
+use plan::{Plan, RowInput, RowOutcome};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The message body the relay publishes for a batch: a reference, never the rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRef {
+    pub import_id: Uuid,
+    pub batch_no: i32,
+}
+
+/// What happened to a batch; decides ack or nack in one place (the consumer).
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Its rows were applied and committed now.
+    Applied(Counts),
+    /// An earlier delivery applied it; nothing was changed.
+    AlreadyDone,
+    /// No such batch (its import was deleted, or the message is bogus); nothing to do.
+    Unknown,
+}
+
+/// Row outcomes of one batch.
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+pub struct Counts {
+    pub created: i32,
+    pub updated: i32,
+    pub skipped: i32,
+    pub failed: i32,
+}
+
+impl Counts {
+    fn of(outcomes: &[RowOutcome]) -> Self {
+        let mut c = Self::default();
+        for o in outcomes {
+            match o.status {
+                RowStatus::Created => c.created += 1,
+                RowStatus::Updated => c.updated += 1,
+                RowStatus::Skipped => c.skipped += 1,
+                RowStatus::Failed => c.failed += 1,
+            }
+        }
+        c
+    }
+
+    fn total(self) -> i32 {
+        self.created + self.updated + self.skipped + self.failed
+    }
+}
+
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Worth another try: the database was busy, gone, or another batch won a race.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will fail the same way every time.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        if store::is_transient(&e) {
+            Self::Transient(e.to_string())
+        } else {
+            Self::Fatal(e.to_string())
+        }
+    }
+}
+
+/// Applies a batch, retrying transient failures in place with exponential back-off and jitter.
+pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(6)
+        .with_jitter();
+    (|| apply_batch(pool, batch))
+        .retry(backoff)
+        .when(|e| matches!(e, BatchError::Transient(_)))
+        .notify(|e, after| {
+            tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, retry_in_ms = after.as_millis() as u64, "batch will be retried");
+        })
+        .await
+}
+
+struct BatchRow {
+    tenant_id: Uuid,
+    first_row: i32,
+    row_count: i32,
+    payload: Option<Vec<u8>>,
+    options: serde_json::Value,
+}
+
+#[tracing::instrument(name = "batch", skip_all, fields(import_id = %batch.import_id, batch_no = batch.batch_no, tenant_id = tracing::field::Empty))]
+async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, Uuid, i32, i32, Option<Vec<u8>>, serde_json::Value)> = sqlx::query_as(
+        "SELECT b.state, b.tenant_id, b.first_row, b.row_count, b.payload, i.options
+         FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
+         WHERE b.import_id = $1 AND b.batch_no = $2
+         FOR UPDATE OF b",
+    )
+    .bind(batch.import_id)
+    .bind(batch.batch_no)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((state, tenant_id, first_row, row_count, payload, options)) = row else {
+        return Ok(BatchOutcome::Unknown);
+    };
+    tracing::Span::current().record("tenant_id", tracing::field::display(tenant_id));
+    if state != "pending" {
+        return Ok(BatchOutcome::AlreadyDone);
+    }
+    let batch_row = BatchRow {
+        tenant_id,
+        first_row,
+        row_count,
+        payload,
+        options,
+    };
+    let counts = apply_rows(&mut tx, batch, &batch_row).await?;
+    tx.commit().await?;
+    tracing::info!(
+        tenant_id = %tenant_id,
+        rows = counts.total(),
+        created = counts.created,
+        updated = counts.updated,
+        skipped = counts.skipped,
+        failed = counts.failed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "batch applied"
+    );
+    Ok(BatchOutcome::Applied(counts))
+}
+
+async fn apply_rows(conn: &mut PgConnection, batch: BatchRef, b: &BatchRow) -> Result<Counts, BatchError> {
+    let options: ImportOptions = serde_json::from_value(b.options.clone())
+        .map_err(|e| BatchError::Fatal(format!("import options unreadable: {e}")))?;
+    let raw: Vec<serde_json::Value> = match &b.payload {
+        Some(bytes) => serde_json::from_slice(bytes)
+            .map_err(|e| BatchError::Fatal(format!("batch payload unreadable: {e}")))?,
+        None => return Err(BatchError::Fatal("batch payload is gone".into())),
+    };
+    if raw.len() != b.row_count as usize {
+        return Err(BatchError::Fatal(format!(
+            "batch payload has {} rows, expected {}",
+            raw.len(),
+            b.row_count
+        )));
+    }
+    let fields = store::fields::kinds(&mut *conn, b.tenant_id).await?;
+    let duplicates: Vec<i32> = sqlx::query_scalar(
+        "SELECT row_index FROM duplicate_rows WHERE import_id = $1 AND row_index >= $2 AND row_index < $3 ORDER BY row_index",
+    )
+    .bind(batch.import_id)
+    .bind(b.first_row)
+    .bind(b.first_row + b.row_count)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let rules = Rules {
+        dedupe_on: options.dedupe_on,
+        default_region: options.default_region.as_deref(),
+        fields: &fields,
+        today: OffsetDateTime::now_utc().date(),
+    };
+    let rows: Vec<RowInput> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let index = b.first_row + i as i32;
+            RowInput {
+                index,
+                parsed: validate::validate_contact(value, &rules),
+                duplicate: duplicates.binary_search(&index).is_ok(),
+            }
+        })
+        .collect();
+    let (phones, emails, external_ids) = identifiers(&rows);
+    let existing =
+        contacts::lock_holding(&mut *conn, b.tenant_id, &phones, &emails, &external_ids).await?;
+    let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
+    write_plan(conn, batch, b.tenant_id, &plan).await
+}
+
+/// Every identifier value the valid rows carry, per kind, for the locking look-up.
+fn identifiers(rows: &[RowInput]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut phones, mut emails, mut external_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        if let Ok(c) = &row.parsed {
+            if let Some(v) = c.dedupe_key(DedupeOn::Phone) {
+                phones.push(v.to_owned());
+            }
+            if let Some(v) = c.dedupe_key(DedupeOn::Email) {
+                emails.push(v.to_owned());
+            }
+            if let Some(v) = c.dedupe_key(DedupeOn::ExternalId) {
+                external_ids.push(v.to_owned());
+            }
+        }
+    }
+    (phones, emails, external_ids)
+}
+
+fn issues_json(issues: &[validate::RowIssue]) -> Option<String> {
+    (!issues.is_empty()).then(|| serde_json::to_string(issues).unwrap_or_else(|_| "[]".into()))
+}
+
+async fn write_plan(conn: &mut PgConnection, batch: BatchRef, tenant_id: Uuid, plan: &Plan) -> Result<Counts, BatchError> {
+    let inserted = contacts::insert_new(&mut *conn, tenant_id, &plan.inserts).await?;
+    if inserted.len() != plan.inserts.len() {
+        return Err(BatchError::Transient(format!(
+            "{} of {} new contacts were taken by a concurrent batch",
+            plan.inserts.len() - inserted.len(),
+            plan.inserts.len()
+        )));
+    }
+    contacts::update_existing(&mut *conn, tenant_id, &plan.updates).await?;
+
+    let n = plan.outcomes.len();
+    let (mut index, mut status, mut contact_id, mut errors, mut warnings) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for o in &plan.outcomes {
+        index.push(o.index);
+        status.push(o.status.as_str());
+        contact_id.push(o.contact_id);
+        errors.push(issues_json(&o.errors));
+        warnings.push(issues_json(&o.warnings));
+    }
+    sqlx::query(
+        "INSERT INTO row_results (import_id, tenant_id, row_index, status, contact_id, errors, warnings)
+         SELECT $1, $2, u.row_index, u.status, u.contact_id, u.errors::jsonb, u.warnings::jsonb
+         FROM UNNEST($3::int[], $4::text[], $5::uuid[], $6::text[], $7::text[])
+              AS u(row_index, status, contact_id, errors, warnings)",
+    )
+    .bind(batch.import_id)
+    .bind(tenant_id)
+    .bind(&index)
+    .bind(&status)
+    .bind(&contact_id)
+    .bind(&errors)
+    .bind(&warnings)
+    .execute(&mut *conn)
+    .await?;
+
+    let counts = Counts::of(&plan.outcomes);
+    sqlx::query(
+        "UPDATE imports SET
+             processed_rows = processed_rows + $3,
+             created = created + $4, updated = updated + $5, skipped = skipped + $6, failed = failed + $7,
+             batches_done = batches_done + 1,
+             started_at = COALESCE(started_at, now()),
+             status = CASE
+                 WHEN status IN ('cancelled', 'failed') THEN status
+                 WHEN batches_done + 1 < batch_count THEN 'processing'
+                 WHEN failed + $7 > 0 THEN 'completedWithErrors'
+                 ELSE 'completed' END,
+             finished_at = CASE WHEN batches_done + 1 >= batch_count THEN now() ELSE finished_at END
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(batch.import_id)
+    .bind(tenant_id)
+    .bind(counts.total())
+    .bind(counts.created)
+    .bind(counts.updated)
+    .bind(counts.skipped)
+    .bind(counts.failed)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE import_batches SET state = 'done', done_at = now()
+         WHERE import_id = $1 AND batch_no = $2 AND tenant_id = $3",
+    )
+    .bind(batch.import_id)
+    .bind(batch.batch_no)
+    .bind(tenant_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(counts)
+}

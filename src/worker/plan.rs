@@ -1,0 +1,347 @@
+//! Deciding what a batch does, without I/O: given the validated rows and the stored contacts
+//! that hold any of their identifiers (already locked), say which contacts to insert, which
+//! to update, and each row's outcome. Pure, so every rule of modes, `overwrite`, soft
+//! deletes and identifier conflicts is unit-tested here.
+
+use crate::import::{ImportOptions, Mode, RowStatus};
+use crate::store::contacts::StoredContact;
+use crate::validate::{DedupeOn, ErrorCode, Patch, RowIssue, ValidContact};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// One row of the batch after validation.
+pub struct RowInput {
+    /// Position of the row in the import.
+    pub index: i32,
+    pub parsed: Result<ValidContact, Vec<RowIssue>>,
+    /// Another row of the same import has the same identifier.
+    pub duplicate: bool,
+}
+
+/// A row's result, as stored in `row_results`.
+#[derive(Debug, PartialEq)]
+pub struct RowOutcome {
+    pub index: i32,
+    pub status: RowStatus,
+    pub contact_id: Option<Uuid>,
+    pub errors: Vec<RowIssue>,
+    pub warnings: Vec<RowIssue>,
+}
+
+/// What a batch writes.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub inserts: Vec<StoredContact>,
+    pub updates: Vec<StoredContact>,
+    pub outcomes: Vec<RowOutcome>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Kind {
+    Phone,
+    Email,
+    ExternalId,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Phone, Kind::Email, Kind::ExternalId];
+
+    fn of(on: DedupeOn) -> Self {
+        match on {
+            DedupeOn::Phone => Kind::Phone,
+            DedupeOn::Email => Kind::Email,
+            DedupeOn::ExternalId => Kind::ExternalId,
+        }
+    }
+
+    fn api_name(self) -> &'static str {
+        match self {
+            Kind::Phone => "phone",
+            Kind::Email => "email",
+            Kind::ExternalId => "externalId",
+        }
+    }
+
+    fn value(self, c: &StoredContact) -> Option<&str> {
+        match self {
+            Kind::Phone => c.phone.as_deref(),
+            Kind::Email => c.email.as_deref(),
+            Kind::ExternalId => c.external_id.as_deref(),
+        }
+    }
+}
+
+/// The contacts a batch works on: the locked stored ones first, then the ones it creates;
+/// and which contact holds each identifier value, as the batch changes them.
+struct WorkingSet {
+    contacts: Vec<StoredContact>,
+    existing: usize,
+    touched: Vec<bool>,
+    owners: HashMap<(Kind, String), usize>,
+}
+
+impl WorkingSet {
+    fn new(existing: Vec<StoredContact>) -> Self {
+        let mut owners = HashMap::new();
+        for (i, c) in existing.iter().enumerate() {
+            for kind in Kind::ALL {
+                if let Some(v) = kind.value(c) {
+                    owners.insert((kind, v.to_owned()), i);
+                }
+            }
+        }
+        let n = existing.len();
+        Self {
+            contacts: existing,
+            existing: n,
+            touched: vec![false; n],
+            owners,
+        }
+    }
+
+    fn holder(&self, kind: Kind, value: &str) -> Option<usize> {
+        self.owners.get(&(kind, value.to_owned())).copied()
+    }
+
+    /// The first identifier of `candidate` that a contact other than `slot` holds.
+    fn conflict(&self, candidate: &StoredContact, slot: Option<usize>) -> Option<RowIssue> {
+        Kind::ALL.into_iter().find_map(|kind| {
+            let value = kind.value(candidate)?;
+            let holder = self.holder(kind, value)?;
+            (Some(holder) != slot).then(|| {
+                RowIssue::new(
+                    kind.api_name(),
+                    ErrorCode::IdentifierConflict,
+                    format!(
+                        "{} {value} already belongs to another contact ({})",
+                        kind.api_name(),
+                        self.contacts[holder].id
+                    ),
+                )
+            })
+        })
+    }
+
+    /// Puts `candidate` in `slot` (or a new slot) and moves identifier ownership with it.
+    fn put(&mut self, slot: Option<usize>, candidate: StoredContact) -> usize {
+        let slot = match slot {
+            Some(i) => {
+                for kind in Kind::ALL {
+                    if let Some(old) = kind.value(&self.contacts[i]) {
+                        self.owners.remove(&(kind, old.to_owned()));
+                    }
+                }
+                self.contacts[i] = candidate;
+                i
+            }
+            None => {
+                self.contacts.push(candidate);
+                self.touched.push(false);
+                self.contacts.len() - 1
+            }
+        };
+        for kind in Kind::ALL {
+            if let Some(v) = kind.value(&self.contacts[slot]) {
+                self.owners.insert((kind, v.to_owned()), slot);
+            }
+        }
+        self.touched[slot] = true;
+        slot
+    }
+}
+
+fn merge<T: Clone>(slot: &mut Option<T>, patch: &Patch<T>, overwrite: bool) {
+    match patch {
+        Patch::Set(v) if overwrite || slot.is_none() => *slot = Some(v.clone()),
+        Patch::Clear if overwrite => *slot = None,
+        _ => {}
+    }
+}
+
+fn merge_as<T, U>(slot: &mut Option<U>, patch: &Patch<T>, overwrite: bool, f: impl Fn(&T) -> U) {
+    let mapped = match patch {
+        Patch::Absent => Patch::Absent,
+        Patch::Clear => Patch::Clear,
+        Patch::Set(v) => Patch::Set(f(v)),
+    };
+    match mapped {
+        Patch::Set(v) if overwrite || slot.is_none() => *slot = Some(v),
+        Patch::Clear if overwrite => *slot = None,
+        _ => {}
+    }
+}
+
+/// Applies a row to a contact: `overwrite` replaces and clears; without it only empty
+/// fields are filled. Custom attributes merge by name.
+pub fn apply(c: &mut StoredContact, v: &ValidContact, overwrite: bool) {
+    merge_as(&mut c.external_id, &v.external_id, overwrite, |x| x.as_str().to_owned());
+    merge_as(&mut c.phone, &v.phone, overwrite, |x| x.as_str().to_owned());
+    merge_as(&mut c.email, &v.email, overwrite, |x| x.as_str().to_owned());
+    merge(&mut c.first_name, &v.first_name, overwrite);
+    merge(&mut c.last_name, &v.last_name, overwrite);
+    merge(&mut c.full_name, &v.full_name, overwrite);
+    merge(&mut c.occupation, &v.occupation, overwrite);
+    merge(&mut c.preferred_channel, &v.preferred_channel, overwrite);
+    merge_as(&mut c.gender, &v.gender, overwrite, |g| g.as_str().to_owned());
+    merge(&mut c.birthday, &v.birthday, overwrite);
+    merge(&mut c.address, &v.address, overwrite);
+    merge(&mut c.city, &v.city, overwrite);
+    merge(&mut c.state, &v.state, overwrite);
+    merge(&mut c.zip, &v.zip, overwrite);
+    for (name, patch) in &v.custom_attributes {
+        let present = c.custom_attributes.get(name).is_some_and(|x| !x.is_null());
+        match patch {
+            Patch::Set(value) if overwrite || !present => {
+                c.custom_attributes.insert(name.clone(), value.clone());
+            }
+            Patch::Clear if overwrite => {
+                c.custom_attributes.remove(name);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn outcome(index: i32, status: RowStatus, contact_id: Option<Uuid>) -> RowOutcome {
+    RowOutcome {
+        index,
+        status,
+        contact_id,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn failed(index: i32, errors: Vec<RowIssue>) -> RowOutcome {
+    RowOutcome {
+        errors,
+        ..outcome(index, RowStatus::Failed, None)
+    }
+}
+
+fn skipped(index: i32, contact_id: Option<Uuid>, warning: RowIssue) -> RowOutcome {
+    RowOutcome {
+        warnings: vec![warning],
+        ..outcome(index, RowStatus::Skipped, contact_id)
+    }
+}
+
+/// Plans a batch. `existing` holds every stored contact of the tenant with one of the rows'
+/// identifiers; `new_id` names created contacts.
+pub fn plan(
+    rows: Vec<RowInput>,
+    existing: Vec<StoredContact>,
+    options: &ImportOptions,
+    mut new_id: impl FnMut() -> Uuid,
+) -> Plan {
+    let key_kind = Kind::of(options.dedupe_on);
+    let mut set = WorkingSet::new(existing);
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let contact = match row.parsed {
+            Err(errors) => {
+                outcomes.push(failed(row.index, errors));
+                continue;
+            }
+            Ok(contact) => contact,
+        };
+        let Some(key) = contact.dedupe_key(options.dedupe_on) else {
+            outcomes.push(failed(
+                row.index,
+                vec![RowIssue::new(
+                    key_kind.api_name(),
+                    ErrorCode::MissingIdentifier,
+                    format!("dedupeOn is {} but the row has none", key_kind.api_name()),
+                )],
+            ));
+            continue;
+        };
+        if row.duplicate {
+            outcomes.push(failed(
+                row.index,
+                vec![RowIssue::new(
+                    key_kind.api_name(),
+                    ErrorCode::DuplicateInFile,
+                    format!("another row of this import has the same {} {key}", key_kind.api_name()),
+                )],
+            ));
+            continue;
+        }
+        let matched = match options.mode {
+            Mode::CreateAll => None,
+            _ => set.holder(key_kind, key),
+        };
+        let result = match (options.mode, matched) {
+            (_, Some(i)) if set.contacts[i].deleted_at.is_some() && !options.restore_deleted => skipped(
+                row.index,
+                Some(set.contacts[i].id),
+                RowIssue::new(
+                    key_kind.api_name(),
+                    ErrorCode::DeletedContact,
+                    "the matching contact is deleted; send restoreDeleted: true to restore it",
+                ),
+            ),
+            (Mode::InsertOnly, Some(i)) => skipped(
+                row.index,
+                Some(set.contacts[i].id),
+                RowIssue::new(
+                    key_kind.api_name(),
+                    ErrorCode::AlreadyExists,
+                    "mode is insertOnly and a contact with this identifier exists",
+                ),
+            ),
+            (Mode::UpdateOnly, None) => skipped(
+                row.index,
+                None,
+                RowIssue::new(
+                    key_kind.api_name(),
+                    ErrorCode::NotFound,
+                    "mode is updateOnly and no contact has this identifier",
+                ),
+            ),
+            (_, Some(i)) => {
+                let mut candidate = set.contacts[i].clone();
+                apply(&mut candidate, &contact, options.overwrite);
+                candidate.deleted_at = None;
+                match set.conflict(&candidate, Some(i)) {
+                    Some(issue) => failed(row.index, vec![issue]),
+                    None => {
+                        let id = candidate.id;
+                        set.put(Some(i), candidate);
+                        outcome(row.index, RowStatus::Updated, Some(id))
+                    }
+                }
+            }
+            (_, None) => {
+                let mut candidate = StoredContact::empty(new_id());
+                apply(&mut candidate, &contact, true);
+                match set.conflict(&candidate, None) {
+                    Some(issue) => failed(row.index, vec![issue]),
+                    None => {
+                        let id = candidate.id;
+                        set.put(None, candidate);
+                        outcome(row.index, RowStatus::Created, Some(id))
+                    }
+                }
+            }
+        };
+        outcomes.push(result);
+    }
+    let existing = set.existing;
+    let mut plan = Plan {
+        outcomes,
+        ..Plan::default()
+    };
+    for (i, (contact, touched)) in set.contacts.into_iter().zip(set.touched).enumerate() {
+        match (touched, i < existing) {
+            (true, true) => plan.updates.push(contact),
+            (true, false) => plan.inserts.push(contact),
+            (false, _) => {}
+        }
+    }
+    // New contacts are inserted in key order, so two batches racing for the same new
+    // identifiers take their index locks in the same order.
+    plan.inserts
+        .sort_by(|a, b| key_kind.value(a).cmp(&key_kind.value(b)));
+    plan
+}
