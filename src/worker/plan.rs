@@ -345,3 +345,138 @@ pub fn plan(
         .sort_by(|a, b| key_kind.value(a).cmp(&key_kind.value(b)));
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Rules, validate_contact};
+    use serde_json::{Value, json};
+    use std::collections::HashMap;
+
+    fn row(index: i32, raw: Value) -> RowInput {
+        let fields = HashMap::new();
+        let rules = Rules {
+            dedupe_on: DedupeOn::Phone,
+            default_region: None,
+            fields: &fields,
+            today: time::macros::date!(2026 - 01 - 01),
+        };
+        RowInput {
+            index,
+            parsed: validate_contact(&raw, &rules),
+            duplicate: false,
+        }
+    }
+
+    fn stored(n: u128, phone: &str, email: Option<&str>) -> StoredContact {
+        StoredContact {
+            phone: Some(phone.into()),
+            email: email.map(Into::into),
+            first_name: Some("Stored".into()),
+            ..StoredContact::empty(Uuid::from_u128(n))
+        }
+    }
+
+    fn options(mode: Mode) -> ImportOptions {
+        ImportOptions {
+            mode,
+            ..ImportOptions::default()
+        }
+    }
+
+    fn ids() -> impl FnMut() -> Uuid {
+        let mut n = 1000u128;
+        move || {
+            n += 1;
+            Uuid::from_u128(n)
+        }
+    }
+
+    fn statuses(plan: &Plan) -> Vec<RowStatus> {
+        plan.outcomes.iter().map(|o| o.status).collect()
+    }
+
+    #[test]
+    fn each_mode_treats_a_match_and_a_miss_as_documented() {
+        use RowStatus::*;
+        let cases = [
+            (Mode::Upsert, [Updated, Created]),
+            (Mode::InsertOnly, [Skipped, Created]),
+            (Mode::UpdateOnly, [Updated, Skipped]),
+        ];
+        for (mode, expected) in cases {
+            let rows = vec![
+                row(0, json!({"phone": "+212612345678", "firstName": "A"})),
+                row(1, json!({"phone": "+212612345679"})),
+            ];
+            let plan = plan(rows, vec![stored(1, "+212612345678", None)], &options(mode), ids());
+            assert_eq!(statuses(&plan), expected, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn create_all_never_matches_and_keeps_identifiers_unique() {
+        let rows = vec![row(0, json!({"phone": "+212612345678"})), row(1, json!({"phone": "+212612345670"}))];
+        let plan = plan(rows, vec![stored(1, "+212612345678", None)], &options(Mode::CreateAll), ids());
+        assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Created]);
+        assert_eq!(plan.outcomes[0].errors[0].code, ErrorCode::IdentifierConflict);
+        assert_eq!(plan.inserts.len(), 1);
+    }
+
+    #[test]
+    fn overwrite_false_fills_only_empty_fields_and_never_clears() {
+        let mut existing = stored(1, "+212612345678", None);
+        existing.occupation = Some("nurse".into());
+        let rows = vec![row(0, json!({"phone": "+212612345678", "firstName": "New", "lastName": "Filled", "occupation": null}))];
+        let opts = ImportOptions {
+            overwrite: false,
+            ..ImportOptions::default()
+        };
+        let plan = plan(rows, vec![existing], &opts, ids());
+        let c = &plan.updates[0];
+        assert_eq!(c.first_name.as_deref(), Some("Stored"));
+        assert_eq!(c.last_name.as_deref(), Some("Filled"));
+        assert_eq!(c.occupation.as_deref(), Some("nurse"));
+    }
+
+    #[test]
+    fn a_second_row_cannot_take_an_identifier_the_first_row_claimed() {
+        let rows = vec![
+            row(0, json!({"phone": "+212612345678", "email": "a@example.com"})),
+            row(1, json!({"phone": "+212612345679", "email": "a@example.com"})),
+        ];
+        let plan = plan(rows, vec![], &options(Mode::Upsert), ids());
+        assert_eq!(statuses(&plan), [RowStatus::Created, RowStatus::Failed]);
+        assert_eq!(plan.outcomes[1].errors[0].field, "email");
+        assert_eq!(plan.inserts.len(), 1);
+    }
+
+    #[test]
+    fn deleted_matches_are_skipped_with_a_warning_unless_restored() {
+        let mut deleted = stored(1, "+212612345678", None);
+        deleted.deleted_at = Some(time::OffsetDateTime::UNIX_EPOCH);
+        let rows = || vec![row(0, json!({"phone": "+212612345678"}))];
+        let skipped = plan(rows(), vec![deleted.clone()], &options(Mode::Upsert), ids());
+        assert_eq!(statuses(&skipped), [RowStatus::Skipped]);
+        assert_eq!(skipped.outcomes[0].warnings[0].code, ErrorCode::DeletedContact);
+        assert!(skipped.updates.is_empty());
+        let opts = ImportOptions {
+            restore_deleted: true,
+            ..ImportOptions::default()
+        };
+        let restored = plan(rows(), vec![deleted], &opts, ids());
+        assert_eq!(statuses(&restored), [RowStatus::Updated]);
+        assert_eq!(restored.updates[0].deleted_at, None);
+    }
+
+    #[test]
+    fn failed_and_duplicate_rows_write_nothing() {
+        let mut dup = row(1, json!({"phone": "+212612345679"}));
+        dup.duplicate = true;
+        let rows = vec![row(0, json!({"phone": "nope"})), dup];
+        let plan = plan(rows, vec![], &options(Mode::Upsert), ids());
+        assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Failed]);
+        assert_eq!(plan.outcomes[1].errors[0].code, ErrorCode::DuplicateInFile);
+        assert!(plan.inserts.is_empty() && plan.updates.is_empty());
+    }
+}

@@ -1,0 +1,592 @@
+//! The core pipeline end to end: JSON intake → PostgreSQL outbox → RabbitMQ → workers →
+//! status and per-row results, against the real services.
+
+mod common;
+
+use common::{TestApp, contacts, phone, spawn_app, spawn_with, test_settings};
+use contact_import::startup::Roles;
+use contact_import::worker::{self, BatchOutcome, BatchRef};
+use serde_json::{Value, json};
+
+fn codes(row: &Value, list: &str) -> Vec<String> {
+    row[list]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["code"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn assert_counters_add_up(status: &Value) {
+    let n = |k: &str| status[k].as_i64().unwrap_or(-1);
+    assert_eq!(
+        n("created") + n("updated") + n("skipped") + n("failed"),
+        n("processedRows"),
+        "{status}"
+    );
+    assert_eq!(n("processedRows"), n("totalRows"), "{status}");
+}
+
+#[tokio::test]
+async fn three_thousand_contacts_are_imported_and_every_row_is_accounted_for() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let body = json!({"contacts": contacts(0, 3000)});
+    let response = app.post_contacts(&key, &body).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(accepted["totalRows"], 3000);
+    let id = accepted["asyncSessionId"].as_str().unwrap().to_owned();
+    assert_eq!(accepted["statusUrl"], format!("/api/v1/imports/{id}"));
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"], 3000);
+    assert_eq!(status["progress"], 1.0);
+    assert_eq!(status["source"], "api");
+    assert!(status["startedAt"].is_string() && status["finishedAt"].is_string());
+    assert_counters_add_up(&status);
+
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(rows.len(), 3000);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["index"], i as i64);
+        assert_eq!(row["status"], "created");
+        assert!(row["contactId"].is_string());
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 3000);
+
+    let contact = app.contact_by(&key, &format!("phone={}", phone(1234).replace('+', "%2B"))).await.unwrap();
+    assert_eq!(contact["email"], "person.1234@example.com");
+    assert_eq!(contact["firstName"], "First1234");
+    assert_eq!(contact["id"], rows[1234]["contactId"]);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_required_and_tenants_never_see_each_other() {
+    let app = spawn_app().await;
+    let alice = app.tenant("alice").await;
+    let bob = app.tenant("bob").await;
+    let no_key = app.client.get(app.url("/api/v1/imports")).send().await.unwrap();
+    assert_eq!(no_key.status(), 401);
+    assert_eq!(no_key.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.get("ci_not_a_key", "/api/v1/imports").await.status(), 401);
+    let posted = app.client.post(app.url("/api/v1/contacts")).json(&json!({"contacts": contacts(0, 1)})).send().await.unwrap();
+    assert_eq!(posted.status(), 401);
+
+    let id = app.import(&alice, &json!({"contacts": contacts(0, 2)})).await;
+    let status = app.wait_finished(&alice, &id).await;
+    assert_eq!(status["created"], 2);
+    let contact_id = app.all_rows(&alice, &id, "").await[0]["contactId"].as_str().unwrap().to_owned();
+
+    assert_eq!(app.get(&bob, &format!("/api/v1/imports/{id}")).await.status(), 404);
+    assert_eq!(app.get(&bob, &format!("/api/v1/imports/{id}/rows")).await.status(), 404);
+    assert_eq!(app.get(&bob, &format!("/api/v1/contacts/{contact_id}")).await.status(), 404);
+    assert_eq!(app.get(&alice, &format!("/api/v1/contacts/{contact_id}")).await.status(), 200);
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(app.get(&alice, &format!("/api/v1/imports/{unknown}")).await.status(), 404);
+    assert_eq!(app.get(&alice, "/api/v1/imports/not-a-uuid").await.status(), 404);
+    let bobs = app.get_json(&bob, "/api/v1/imports").await;
+    assert_eq!(bobs["data"].as_array().unwrap().len(), 0);
+    let bobs = app.get_json(&bob, &format!("/api/v1/contacts?phone={}", phone(0).replace('+', "%2B"))).await;
+    assert_eq!(bobs["meta"]["total"], 0);
+
+    // Bob importing the same phone gets his own contact.
+    let id = app.import(&bob, &json!({"contacts": contacts(0, 1)})).await;
+    assert_eq!(app.wait_finished(&bob, &id).await["created"], 1);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn request_level_problems_are_answered_with_problem_json_and_store_nothing() {
+    let mut settings = test_settings().await;
+    settings.max_body_bytes = 64 * 1024;
+    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let key = app.tenant("acme").await;
+
+    let malformed = app
+        .client
+        .post(app.url("/api/v1/contacts"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"contacts\": [\n {\"phone\": \"+212612345678\",}\n]}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+    let problem: Value = malformed.json().await.unwrap();
+    assert_eq!(problem["status"], 400);
+    assert!(problem["detail"].as_str().unwrap().contains("line 2"), "{problem}");
+
+    let too_big = app
+        .client
+        .post(app.url("/api/v1/contacts"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 65 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+
+    let cases = [
+        (json!({"contacts": []}), "/contacts", "no_contacts"),
+        (json!({}), "/contacts", "missing_contacts"),
+        (json!({"contacts": vec![json!({"phone": "+212612345678"}); 3001]}), "/contacts/3000", "too_many_contacts"),
+        (json!({"contacts": contacts(0, 1), "dedupeOn": "fax"}), "/dedupeOn", "invalid_value"),
+        (json!({"contacts": contacts(0, 1), "mode": "merge"}), "/mode", "invalid_value"),
+        (json!({"contacts": contacts(0, 1), "defaultRegion": "XX"}), "/defaultRegion", "invalid_value"),
+        (json!({"contacts": contacts(0, 1), "overwrite": "yes"}), "/overwrite", "invalid_value"),
+        (json!({"contacts": contacts(0, 1), "dryRun": true}), "/dryRun", "unsupported_option"),
+        (
+            json!({"contacts": [{"phone": "+212612345678"}, {"phone": "+212612345679", "customAttributes": {"plan": "gold"}}]}),
+            "/contacts/1/customAttributes/plan",
+            "unknown_field",
+        ),
+        (
+            json!({"contacts": [{"phone": "+212612345678", "fields": [{"id": "tier", "value": 1}]}]}),
+            "/contacts/0/fields/0/id",
+            "unknown_field",
+        ),
+    ];
+    // The 3001-contact body is larger than this app's 64 KiB limit: use a second app for it.
+    let roomy = spawn_app().await;
+    let roomy_key = roomy.tenant("acme").await;
+    for (body, pointer, code) in cases {
+        let (target, key) = if pointer == "/contacts/3000" { (&roomy, &roomy_key) } else { (&app, &key) };
+        let response = target.post_contacts(key, &body).await;
+        assert_eq!(response.status(), 422, "{pointer}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let problem: Value = response.json().await.unwrap();
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["pointer"] == pointer && e["code"] == code),
+            "expected {code} at {pointer}: {problem}"
+        );
+    }
+    for target in [&app, &roomy] {
+        let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports").fetch_one(&target.pool).await.unwrap();
+        assert_eq!(imports, 0);
+    }
+    roomy.finish().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_bad_row_fails_alone_with_its_reasons() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let fields = [
+        json!({"name": "balance", "type": "number"}),
+        json!({"name": "plan", "type": "enum", "options": ["free", "premium"]}),
+    ];
+    for field in &fields {
+        let r = app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(field).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let long = "x".repeat(300);
+    let body = json!({"contacts": [
+        {"phone": "+212612345678", "firstName": "Good"},
+        {"phone": "12345"},
+        {"phone": "+212612345679", "email": "not-an-email"},
+        {"phone": "+212612345680", "birthday": "2023-02-29"},
+        {"email": "nophone@example.com"},
+        {"phone": "+212612345681", "firstName": "Nul\u{0}Byte"},
+        {"phone": "+212612345682", "customAttributes": {"balance": "lots"}},
+        {"phone": "+212612345683", "customAttributes": {"plan": "gold"}},
+        {"phone": "+212612345684", "lastName": long},
+        {"phone": "+212612345685", "gender": "robot"},
+        42,
+        {"phone": "+212612345686", "customAttributes": {"balance": "12.5", "plan": "premium"}},
+    ]});
+    let id = app.import(&key, &body).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completedWithErrors");
+    assert_eq!(status["created"], 2);
+    assert_eq!(status["failed"], 10);
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    let expected = [
+        (1, "phone", "invalid_phone"),
+        (2, "email", "invalid_email"),
+        (3, "birthday", "invalid_date"),
+        (4, "phone", "missing_identifier"),
+        (5, "firstName", "invalid_value"),
+        (6, "customAttributes.balance", "invalid_value"),
+        (7, "customAttributes.plan", "invalid_value"),
+        (8, "lastName", "too_long"),
+        (9, "gender", "invalid_value"),
+        (10, "", "invalid_row"),
+    ];
+    for (index, field, code) in expected {
+        let row = &rows[index];
+        assert_eq!(row["status"], "failed", "row {index}: {row}");
+        assert!(row["contactId"].is_null());
+        let errors = row["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["field"] == field && e["code"] == code && e["message"].as_str().is_some_and(|m| !m.is_empty())),
+            "row {index}: expected {code} on {field}: {row}"
+        );
+    }
+    assert_eq!(rows[0]["status"], "created");
+    assert_eq!(rows[11]["status"], "created");
+    let failed = app.all_rows(&key, &id, "&status=failed").await;
+    assert_eq!(failed.len(), 10);
+    let contact = app.contact_by(&key, "phone=%2B212612345686").await.unwrap();
+    assert_eq!(contact["customAttributes"], json!({"balance": 12.5, "plan": "premium"}));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn flat_and_reteno_shapes_store_the_same_contact() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let field = json!({"name": "tier", "type": "string"});
+    app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(&field).send().await.unwrap();
+    let flat = json!({
+        "primaryPhone": "0612345678", "primaryEmail": " Amina@Example.COM ",
+        "firstName": "Amina", "lastName": "El Amrani", "gender": "Female", "birthday": "1990-05-17",
+        "address": "12 Rue Atlas", "city": "Casablanca", "state": "Casablanca-Settat", "zip": "20000",
+        "customAttributes": {"tier": "gold"}, "externalId": "crm-1",
+    });
+    let reteno = json!({
+        "channels": [{"type": "sms", "value": "+212 6 12 34 56 79"}, {"type": "email", "value": "amina2@example.com"}],
+        "firstName": "Amina", "lastName": "El Amrani", "gender": "female", "birthday": "1990-05-17",
+        "address": {"address": "12 Rue Atlas", "town": "Casablanca", "region": "Casablanca-Settat", "postcode": "20000"},
+        "fields": [{"id": "tier", "value": "gold"}], "externalId": "crm-2",
+    });
+    let status = app.import_and_wait(&key, &json!({"contacts": [flat, reteno], "defaultRegion": "MA"})).await;
+    assert_eq!(status["created"], 2, "{status}");
+    let a = app.contact_by(&key, "externalId=crm-1").await.unwrap();
+    let b = app.contact_by(&key, "externalId=crm-2").await.unwrap();
+    assert_eq!(a["phone"], "+212612345678");
+    assert_eq!(a["email"], "amina@example.com");
+    assert_eq!(b["phone"], "+212612345679");
+    assert_eq!(b["email"], "amina2@example.com");
+    for field in ["firstName", "lastName", "gender", "birthday", "address", "city", "state", "zip", "customAttributes"] {
+        assert_eq!(a[field], b[field], "{field}");
+    }
+    assert_eq!(a["gender"], "female");
+    assert_eq!(a["birthday"], "1990-05-17");
+    assert_eq!(a["city"], "Casablanca");
+    assert_eq!(a["zip"], "20000");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn rows_with_the_same_identifier_fail_as_duplicates_across_batches() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 2;
+    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let key = app.tenant("acme").await;
+    let body = json!({"defaultRegion": "MA", "contacts": [
+        {"phone": "+212612345678"},
+        {"phone": "+212612345600"},
+        {"phone": "+212612345601"},
+        {"phone": "06 12 34 56 78"},
+        {"phone": "00212612345678"},
+    ]});
+    let id = app.import(&key, &body).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["failed"], 3);
+    assert_eq!(status["created"], 2);
+    let rows = app.all_rows(&key, &id, "").await;
+    for i in [0, 3, 4] {
+        assert_eq!(codes(&rows[i], "errors"), ["duplicate_in_file"], "row {i}");
+    }
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 2);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn modes_decide_what_a_match_or_a_miss_does() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 2)})).await;
+
+    let insert_only = app.import_and_wait(&key, &json!({"mode": "insertOnly", "contacts": contacts(1, 2)})).await;
+    assert_eq!((insert_only["skipped"].as_i64(), insert_only["created"].as_i64()), (Some(1), Some(1)));
+
+    let update_only = app
+        .import_and_wait(&key, &json!({"mode": "updateOnly", "contacts": [
+            {"phone": phone(0), "firstName": "Renamed"}, {"phone": phone(99), "firstName": "Nobody"}]}))
+        .await;
+    assert_eq!((update_only["updated"].as_i64(), update_only["skipped"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(app.contact_by(&key, "phone=%2B212600000000").await.unwrap()["firstName"], "Renamed");
+    assert!(app.contact_by(&key, "phone=%2B212600000099").await.is_none());
+
+    let upsert = app.import_and_wait(&key, &json!({"contacts": [{"phone": phone(0), "lastName": "New"}, {"phone": phone(50)}]})).await;
+    assert_eq!((upsert["updated"].as_i64(), upsert["created"].as_i64()), (Some(1), Some(1)));
+
+    // createAll never matches: a new contact per row, and identifiers stay unique.
+    let id = app.import(&key, &json!({"mode": "createAll", "dedupeOn": "externalId", "contacts": [
+        {"externalId": "x-1"}, {"externalId": "x-2", "phone": phone(0)}]})).await;
+    let create_all = app.wait_finished(&key, &id).await;
+    assert_eq!((create_all["created"].as_i64(), create_all["failed"].as_i64()), (Some(1), Some(1)));
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(codes(&rows[1], "errors"), ["identifier_conflict"]);
+
+    // A row that would give its contact another contact's email fails; the batch goes on.
+    let id = app.import(&key, &json!({"contacts": [
+        {"phone": phone(1), "email": "person.0@example.com"}, {"phone": phone(2), "firstName": "Fine"}]})).await;
+    let status = app.wait_finished(&key, &id).await;
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(codes(&rows[0], "errors"), ["identifier_conflict"], "{status}");
+    assert_eq!(rows[1]["status"], "updated");
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 5);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn overwrite_null_and_custom_attributes_follow_the_contract() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    for field in [json!({"name": "plan", "type": "string"}), json!({"name": "vip", "type": "boolean"}), json!({"name": "since", "type": "date"})] {
+        let r = app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(&field).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let p = phone(7);
+    app.import_and_wait(&key, &json!({"contacts": [{"phone": p, "firstName": "Old", "occupation": "nurse",
+        "customAttributes": {"plan": "free", "vip": false}}]})).await;
+
+    // overwrite: false fills only empty fields and never clears.
+    app.import_and_wait(&key, &json!({"overwrite": false, "contacts": [{"phone": p, "firstName": "New",
+        "lastName": "Filled", "occupation": null, "customAttributes": {"plan": "premium", "since": "2020-01-31"}}]})).await;
+    let c = app.contact_by(&key, &format!("phone={}", p.replace('+', "%2B"))).await.unwrap();
+    assert_eq!(c["firstName"], "Old");
+    assert_eq!(c["lastName"], "Filled");
+    assert_eq!(c["occupation"], "nurse");
+    assert_eq!(c["customAttributes"], json!({"plan": "free", "vip": false, "since": "2020-01-31"}));
+
+    // overwrite (default): values replace, null clears, absent fields and attributes stay.
+    app.import_and_wait(&key, &json!({"contacts": [{"phone": p, "firstName": "New", "occupation": null,
+        "customAttributes": {"vip": "yes", "since": null}}]})).await;
+    let c = app.contact_by(&key, &format!("phone={}", p.replace('+', "%2B"))).await.unwrap();
+    assert_eq!(c["firstName"], "New");
+    assert_eq!(c["lastName"], "Filled");
+    assert!(c["occupation"].is_null());
+    assert_eq!(c["customAttributes"], json!({"plan": "free", "vip": true}));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn soft_deleted_contacts_are_skipped_unless_restored() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 1)})).await;
+    sqlx::query("UPDATE contacts SET deleted_at = now()").execute(&app.pool).await.unwrap();
+
+    let id = app.import(&key, &json!({"contacts": [{"phone": phone(0), "firstName": "Back"}]})).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["skipped"], 1);
+    let row = &app.all_rows(&key, &id, "").await[0];
+    assert_eq!(codes(row, "warnings"), ["deleted_contact"]);
+    assert!(row["contactId"].is_string());
+    let c = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    assert!(c["deletedAt"].is_string());
+    assert_eq!(c["firstName"], "First0");
+
+    let status = app.import_and_wait(&key, &json!({"restoreDeleted": true, "contacts": [{"phone": phone(0), "firstName": "Back"}]})).await;
+    assert_eq!(status["updated"], 1);
+    let c = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    assert!(c["deletedAt"].is_null());
+    assert_eq!(c["firstName"], "Back");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_imports_once() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let body = json!({"contacts": contacts(0, 10)});
+    let send = |body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.client
+                .post(app.url("/api/v1/contacts"))
+                .bearer_auth(key)
+                .header("Idempotency-Key", "order-42")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (first, second) = tokio::join!(send(body.clone()), send(body.clone()));
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (202, 202));
+    let first: Value = first.json().await.unwrap();
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["asyncSessionId"], second["asyncSessionId"]);
+    let later = send(body.clone()).await;
+    assert_eq!(later.status(), 202);
+    assert_eq!(later.json::<Value>().await.unwrap()["asyncSessionId"], first["asyncSessionId"]);
+
+    let other = send(json!({"contacts": contacts(100, 1)})).await;
+    assert_eq!(other.status(), 422);
+
+    app.wait_finished(&key, first["asyncSessionId"].as_str().unwrap()).await;
+    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports").fetch_one(&app.pool).await.unwrap();
+    let (contacts,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!((imports, contacts), (1, 10));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn custom_fields_are_typed_and_listed() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let post = |body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move { app.client.post(app.url("/api/v1/fields")).bearer_auth(key).json(&body).send().await.unwrap() }
+    };
+    for (body, expected) in [
+        (json!({"name": "account_balance", "type": "number"}), 201),
+        (json!({"name": "level", "type": "enum", "options": ["a", "b"]}), 201),
+        (json!({"name": "account_balance", "type": "string"}), 409),
+        (json!({"name": "x", "type": "colour"}), 422),
+        (json!({"name": "bad name!", "type": "string"}), 422),
+        (json!({"name": "e", "type": "enum"}), 422),
+        (json!({"type": "string"}), 422),
+    ] {
+        let response = post(body.clone()).await;
+        assert_eq!(response.status(), expected, "{body}");
+    }
+    let list = app.get_json(&key, "/api/v1/fields").await;
+    let names: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["account_balance", "level"]);
+    assert_eq!(list["data"][1]["type"], "enum");
+    assert_eq!(list["data"][1]["options"], json!(["a", "b"]));
+    app.finish().await;
+}
+
+async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
+    let rows: Vec<(uuid::Uuid, i32)> = sqlx::query_as("SELECT import_id, batch_no FROM import_batches ORDER BY import_id, batch_no")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    rows.into_iter().map(|(import_id, batch_no)| BatchRef { import_id, batch_no }).collect()
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_applies_nothing_twice() {
+    // No workers: the test plays the worker, delivering the same batch twice at once and again later.
+    let app = spawn_with(test_settings().await, Roles { api: true, workers: false }).await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 300)})).await;
+    let batch = pending_batches(&app).await[0];
+    let (a, b) = tokio::join!(worker::run_batch(&app.pool, batch), worker::run_batch(&app.pool, batch));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, BatchOutcome::Applied(_))).count(), 1, "{outcomes:?}");
+    assert!(outcomes.contains(&BatchOutcome::AlreadyDone));
+    assert_eq!(worker::run_batch(&app.pool, batch).await.unwrap(), BatchOutcome::AlreadyDone);
+    let unknown = BatchRef { import_id: uuid::Uuid::new_v4(), batch_no: 0 };
+    assert_eq!(worker::run_batch(&app.pool, unknown).await.unwrap(), BatchOutcome::Unknown);
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["created"], 300);
+    assert_eq!(status["processedRows"], 300);
+    let (results, contacts): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM row_results), (SELECT count(*) FROM contacts)")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((results, contacts), (300, 300));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing() {
+    let app = spawn_with(test_settings().await, Roles { api: true, workers: false }).await;
+    let key = app.tenant("acme").await;
+    let first = app.import(&key, &json!({"contacts": contacts(0, 500)})).await;
+    let mut reversed = contacts(0, 500);
+    reversed.reverse();
+    for c in &mut reversed {
+        c["lastName"] = json!("Second");
+    }
+    let second = app.import(&key, &json!({"contacts": reversed})).await;
+    let batches = pending_batches(&app).await;
+    assert_eq!(batches.len(), 2);
+    let (a, b) = tokio::join!(worker::run_batch(&app.pool, batches[0]), worker::run_batch(&app.pool, batches[1]));
+    assert!(matches!(a.unwrap(), BatchOutcome::Applied(_)));
+    assert!(matches!(b.unwrap(), BatchOutcome::Applied(_)));
+    let s1 = app.wait_finished(&key, &first).await;
+    let s2 = app.wait_finished(&key, &second).await;
+    let created = s1["created"].as_i64().unwrap() + s2["created"].as_i64().unwrap();
+    let updated = s1["updated"].as_i64().unwrap() + s2["updated"].as_i64().unwrap();
+    assert_eq!((created, updated), (500, 500), "{s1} {s2}");
+    let (contacts, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((contacts, distinct), (500, 500));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn status_rows_and_lists_page_as_documented() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 100;
+    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let key = app.tenant("acme").await;
+    let mut body = contacts(0, 250);
+    body[10]["phone"] = json!("nope");
+    body[200]["email"] = json!("bad@");
+    let first = app.import(&key, &json!({"contacts": body})).await;
+    let status = app.wait_finished(&key, &first).await;
+    assert_eq!((status["created"].as_i64(), status["failed"].as_i64()), (Some(248), Some(2)));
+
+    let page = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?limit=100")).await;
+    assert_eq!(page["rows"].as_array().unwrap().len(), 100);
+    assert_eq!(page["nextAfter"], 99);
+    let page = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?after=99&limit=100")).await;
+    assert_eq!(page["rows"][0]["index"], 100);
+    let failed = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?status=failed")).await;
+    let indexes: Vec<i64> = failed["rows"].as_array().unwrap().iter().filter_map(|r| r["index"].as_i64()).collect();
+    assert_eq!(indexes, [10, 200]);
+    assert!(failed["nextAfter"].is_null());
+    assert_eq!(app.get(&key, &format!("/api/v1/imports/{first}/rows?status=weird")).await.status(), 422);
+
+    let second = app.import(&key, &json!({"contacts": contacts(1000, 1)})).await;
+    app.wait_finished(&key, &second).await;
+    let list = app.get_json(&key, "/api/v1/imports?limit=1").await;
+    assert_eq!(list["data"][0]["asyncSessionId"], second.as_str());
+    let next = list["nextBefore"].as_str().unwrap().to_owned();
+    let list = app.get_json(&key, &format!("/api/v1/imports?limit=1&before={next}")).await;
+    assert_eq!(list["data"][0]["asyncSessionId"], first.as_str());
+
+    let by_email = app.contact_by(&key, "email=PERSON.5%40example.com").await.unwrap();
+    assert_eq!(by_email["phone"], phone(5));
+    let spaced = app.get_json(&key, "/api/v1/contacts?phone=212600000005").await;
+    assert_eq!(spaced["data"][0]["id"], by_email["id"]);
+    let all = app.get_json(&key, "/api/v1/contacts?perPage=10&page=2").await;
+    assert_eq!(all["meta"]["total"], 249);
+    assert_eq!(all["data"].as_array().unwrap().len(), 10);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_report_the_dependencies() {
+    let app = spawn_app().await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // Readiness turns 200 once the relay has connected to the broker.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if ready.status() == 200 {
+            let body: Value = ready.json().await.unwrap();
+            assert_eq!(body["database"], "up");
+            assert_eq!(body["broker"], "up");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.finish().await;
+}
