@@ -47,7 +47,10 @@ enum TenantCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -65,15 +68,47 @@ pub fn main() -> ExitCode {
 
 async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run(s) => serve(s, Roles { api: true, workers: true }).await,
-        Command::Serve(s) => serve(s, Roles { api: true, workers: false }).await,
-        Command::Work(s) => serve(s, Roles { api: false, workers: true }).await,
+        Command::Run(s) => {
+            serve(
+                s,
+                Roles {
+                    api: true,
+                    workers: true,
+                },
+            )
+            .await
+        }
+        Command::Serve(s) => {
+            serve(
+                s,
+                Roles {
+                    api: true,
+                    workers: false,
+                },
+            )
+            .await
+        }
+        Command::Work(s) => {
+            serve(
+                s,
+                Roles {
+                    api: false,
+                    workers: true,
+                },
+            )
+            .await
+        }
         Command::Migrate(s) => {
             telemetry::init(s.log_format);
-            let pool = store::connect(&s.database_url, 2)
+            let pool = store::connect(&s.database_url, 2).await.with_context(|| {
+                format!(
+                    "cannot connect to PostgreSQL at {}",
+                    s.database_url_redacted()
+                )
+            })?;
+            store::migrate(&pool)
                 .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", s.database_url_redacted()))?;
-            store::migrate(&pool).await.context("cannot apply migrations")?;
+                .context("cannot apply migrations")?;
             println!("migrations applied");
             Ok(())
         }
@@ -83,10 +118,20 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             telemetry::init(settings.log_format);
             let pool = store::connect(&settings.database_url, 2)
                 .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_url_redacted()))?;
-            store::migrate(&pool).await.context("cannot apply migrations")?;
+                .with_context(|| {
+                    format!(
+                        "cannot connect to PostgreSQL at {}",
+                        settings.database_url_redacted()
+                    )
+                })?;
+            store::migrate(&pool)
+                .await
+                .context("cannot apply migrations")?;
             let created = store::tenants::create(&pool, &name).await?;
-            println!("tenant created: {} ({})", created.tenant.name, created.tenant.id);
+            println!(
+                "tenant created: {} ({})",
+                created.tenant.name, created.tenant.id
+            );
             println!("signing secret: {}", created.signing_secret);
             println!("{}", created.api_key);
             Ok(())

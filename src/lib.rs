@@ -14,6 +14,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-#[path = "validate_stub.rs"]
 pub mod validate;
 pub mod worker;

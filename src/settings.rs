@@ -116,8 +116,14 @@ mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
         let cases = [
-            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
-            ("amqp://guest:guest@127.0.0.1:5672/%2f", "amqp://guest:***@127.0.0.1:5672/%2f"),
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "amqp://guest:***@127.0.0.1:5672/%2f",
+            ),
             ("postgres://u@h/db", "postgres://u@h/db"),
             ("postgres://h:5432/db", "postgres://h:5432/db"),
             ("not a url", "not a url"),

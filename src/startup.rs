@@ -36,9 +36,16 @@ pub struct Running {
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> {
     let pool = store::connect(&settings.database_url, settings.db_max_connections)
         .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {}", settings.database_url_redacted()))?;
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {}",
+                settings.database_url_redacted()
+            )
+        })?;
     if roles.api {
-        store::migrate(&pool).await.context("cannot apply database migrations")?;
+        store::migrate(&pool)
+            .await
+            .context("cannot apply database migrations")?;
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -106,7 +113,9 @@ impl Running {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("grace period over; stopping with work in flight (it will be redelivered)");
+            tracing::warn!(
+                "grace period over; stopping with work in flight (it will be redelivered)"
+            );
             self.tasks.abort_all();
         }
     }

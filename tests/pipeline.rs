@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 fn codes(row: &Value, list: &str) -> Vec<String> {
     row[list]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["code"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["code"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -53,10 +57,16 @@ async fn three_thousand_contacts_are_imported_and_every_row_is_accounted_for() {
         assert_eq!(row["status"], "created");
         assert!(row["contactId"].is_string());
     }
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 3000);
 
-    let contact = app.contact_by(&key, &format!("phone={}", phone(1234).replace('+', "%2B"))).await.unwrap();
+    let contact = app
+        .contact_by(&key, &format!("phone={}", phone(1234).replace('+', "%2B")))
+        .await
+        .unwrap();
     assert_eq!(contact["email"], "person.1234@example.com");
     assert_eq!(contact["firstName"], "First1234");
     assert_eq!(contact["id"], rows[1234]["contactId"]);
@@ -68,28 +78,80 @@ async fn api_keys_are_required_and_tenants_never_see_each_other() {
     let app = spawn_app().await;
     let alice = app.tenant("alice").await;
     let bob = app.tenant("bob").await;
-    let no_key = app.client.get(app.url("/api/v1/imports")).send().await.unwrap();
+    let no_key = app
+        .client
+        .get(app.url("/api/v1/imports"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_key.status(), 401);
     assert_eq!(no_key.headers()["content-type"], "application/problem+json");
-    assert_eq!(app.get("ci_not_a_key", "/api/v1/imports").await.status(), 401);
-    let posted = app.client.post(app.url("/api/v1/contacts")).json(&json!({"contacts": contacts(0, 1)})).send().await.unwrap();
+    assert_eq!(
+        app.get("ci_not_a_key", "/api/v1/imports").await.status(),
+        401
+    );
+    let posted = app
+        .client
+        .post(app.url("/api/v1/contacts"))
+        .json(&json!({"contacts": contacts(0, 1)}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(posted.status(), 401);
 
-    let id = app.import(&alice, &json!({"contacts": contacts(0, 2)})).await;
+    let id = app
+        .import(&alice, &json!({"contacts": contacts(0, 2)}))
+        .await;
     let status = app.wait_finished(&alice, &id).await;
     assert_eq!(status["created"], 2);
-    let contact_id = app.all_rows(&alice, &id, "").await[0]["contactId"].as_str().unwrap().to_owned();
+    let contact_id = app.all_rows(&alice, &id, "").await[0]["contactId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    assert_eq!(app.get(&bob, &format!("/api/v1/imports/{id}")).await.status(), 404);
-    assert_eq!(app.get(&bob, &format!("/api/v1/imports/{id}/rows")).await.status(), 404);
-    assert_eq!(app.get(&bob, &format!("/api/v1/contacts/{contact_id}")).await.status(), 404);
-    assert_eq!(app.get(&alice, &format!("/api/v1/contacts/{contact_id}")).await.status(), 200);
+    assert_eq!(
+        app.get(&bob, &format!("/api/v1/imports/{id}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&bob, &format!("/api/v1/imports/{id}/rows"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&bob, &format!("/api/v1/contacts/{contact_id}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&alice, &format!("/api/v1/contacts/{contact_id}"))
+            .await
+            .status(),
+        200
+    );
     let unknown = uuid::Uuid::new_v4();
-    assert_eq!(app.get(&alice, &format!("/api/v1/imports/{unknown}")).await.status(), 404);
-    assert_eq!(app.get(&alice, "/api/v1/imports/not-a-uuid").await.status(), 404);
+    assert_eq!(
+        app.get(&alice, &format!("/api/v1/imports/{unknown}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get(&alice, "/api/v1/imports/not-a-uuid").await.status(),
+        404
+    );
     let bobs = app.get_json(&bob, "/api/v1/imports").await;
     assert_eq!(bobs["data"].as_array().unwrap().len(), 0);
-    let bobs = app.get_json(&bob, &format!("/api/v1/contacts?phone={}", phone(0).replace('+', "%2B"))).await;
+    let bobs = app
+        .get_json(
+            &bob,
+            &format!("/api/v1/contacts?phone={}", phone(0).replace('+', "%2B")),
+        )
+        .await;
     assert_eq!(bobs["meta"]["total"], 0);
 
     // Bob importing the same phone gets his own contact.
@@ -102,7 +164,14 @@ async fn api_keys_are_required_and_tenants_never_see_each_other() {
 async fn request_level_problems_are_answered_with_problem_json_and_store_nothing() {
     let mut settings = test_settings().await;
     settings.max_body_bytes = 64 * 1024;
-    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
     let key = app.tenant("acme").await;
 
     let malformed = app
@@ -115,10 +184,16 @@ async fn request_level_problems_are_answered_with_problem_json_and_store_nothing
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
-    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = malformed.json().await.unwrap();
     assert_eq!(problem["status"], 400);
-    assert!(problem["detail"].as_str().unwrap().contains("line 2"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("line 2"),
+        "{problem}"
+    );
 
     let too_big = app
         .client
@@ -134,12 +209,36 @@ async fn request_level_problems_are_answered_with_problem_json_and_store_nothing
     let cases = [
         (json!({"contacts": []}), "/contacts", "no_contacts"),
         (json!({}), "/contacts", "missing_contacts"),
-        (json!({"contacts": vec![json!({"phone": "+212612345678"}); 3001]}), "/contacts/3000", "too_many_contacts"),
-        (json!({"contacts": contacts(0, 1), "dedupeOn": "fax"}), "/dedupeOn", "invalid_value"),
-        (json!({"contacts": contacts(0, 1), "mode": "merge"}), "/mode", "invalid_value"),
-        (json!({"contacts": contacts(0, 1), "defaultRegion": "XX"}), "/defaultRegion", "invalid_value"),
-        (json!({"contacts": contacts(0, 1), "overwrite": "yes"}), "/overwrite", "invalid_value"),
-        (json!({"contacts": contacts(0, 1), "dryRun": true}), "/dryRun", "unsupported_option"),
+        (
+            json!({"contacts": vec![json!({"phone": "+212612345678"}); 3001]}),
+            "/contacts/3000",
+            "too_many_contacts",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "dedupeOn": "fax"}),
+            "/dedupeOn",
+            "invalid_value",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "mode": "merge"}),
+            "/mode",
+            "invalid_value",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "defaultRegion": "XX"}),
+            "/defaultRegion",
+            "invalid_value",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "overwrite": "yes"}),
+            "/overwrite",
+            "invalid_value",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "dryRun": true}),
+            "/dryRun",
+            "unsupported_option",
+        ),
         (
             json!({"contacts": [{"phone": "+212612345678"}, {"phone": "+212612345679", "customAttributes": {"plan": "gold"}}]}),
             "/contacts/1/customAttributes/plan",
@@ -155,19 +254,31 @@ async fn request_level_problems_are_answered_with_problem_json_and_store_nothing
     let roomy = spawn_app().await;
     let roomy_key = roomy.tenant("acme").await;
     for (body, pointer, code) in cases {
-        let (target, key) = if pointer == "/contacts/3000" { (&roomy, &roomy_key) } else { (&app, &key) };
+        let (target, key) = if pointer == "/contacts/3000" {
+            (&roomy, &roomy_key)
+        } else {
+            (&app, &key)
+        };
         let response = target.post_contacts(key, &body).await;
         assert_eq!(response.status(), 422, "{pointer}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
         let problem: Value = response.json().await.unwrap();
         let errors = problem["errors"].as_array().unwrap();
         assert!(
-            errors.iter().any(|e| e["pointer"] == pointer && e["code"] == code),
+            errors
+                .iter()
+                .any(|e| e["pointer"] == pointer && e["code"] == code),
             "expected {code} at {pointer}: {problem}"
         );
     }
     for target in [&app, &roomy] {
-        let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports").fetch_one(&target.pool).await.unwrap();
+        let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
+            .fetch_one(&target.pool)
+            .await
+            .unwrap();
         assert_eq!(imports, 0);
     }
     roomy.finish().await;
@@ -183,7 +294,14 @@ async fn a_bad_row_fails_alone_with_its_reasons() {
         json!({"name": "plan", "type": "enum", "options": ["free", "premium"]}),
     ];
     for field in &fields {
-        let r = app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(field).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/api/v1/fields"))
+            .bearer_auth(&key)
+            .json(field)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
     }
     let long = "x".repeat(300);
@@ -226,7 +344,9 @@ async fn a_bad_row_fails_alone_with_its_reasons() {
         assert!(row["contactId"].is_null());
         let errors = row["errors"].as_array().unwrap();
         assert!(
-            errors.iter().any(|e| e["field"] == field && e["code"] == code && e["message"].as_str().is_some_and(|m| !m.is_empty())),
+            errors.iter().any(|e| e["field"] == field
+                && e["code"] == code
+                && e["message"].as_str().is_some_and(|m| !m.is_empty())),
             "row {index}: expected {code} on {field}: {row}"
         );
     }
@@ -235,7 +355,10 @@ async fn a_bad_row_fails_alone_with_its_reasons() {
     let failed = app.all_rows(&key, &id, "&status=failed").await;
     assert_eq!(failed.len(), 10);
     let contact = app.contact_by(&key, "phone=%2B212612345686").await.unwrap();
-    assert_eq!(contact["customAttributes"], json!({"balance": 12.5, "plan": "premium"}));
+    assert_eq!(
+        contact["customAttributes"],
+        json!({"balance": 12.5, "plan": "premium"})
+    );
     app.finish().await;
 }
 
@@ -244,7 +367,13 @@ async fn flat_and_reteno_shapes_store_the_same_contact() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
     let field = json!({"name": "tier", "type": "string"});
-    app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(&field).send().await.unwrap();
+    app.client
+        .post(app.url("/api/v1/fields"))
+        .bearer_auth(&key)
+        .json(&field)
+        .send()
+        .await
+        .unwrap();
     let flat = json!({
         "primaryPhone": "0612345678", "primaryEmail": " Amina@Example.COM ",
         "firstName": "Amina", "lastName": "El Amrani", "gender": "Female", "birthday": "1990-05-17",
@@ -257,7 +386,12 @@ async fn flat_and_reteno_shapes_store_the_same_contact() {
         "address": {"address": "12 Rue Atlas", "town": "Casablanca", "region": "Casablanca-Settat", "postcode": "20000"},
         "fields": [{"id": "tier", "value": "gold"}], "externalId": "crm-2",
     });
-    let status = app.import_and_wait(&key, &json!({"contacts": [flat, reteno], "defaultRegion": "MA"})).await;
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"contacts": [flat, reteno], "defaultRegion": "MA"}),
+        )
+        .await;
     assert_eq!(status["created"], 2, "{status}");
     let a = app.contact_by(&key, "externalId=crm-1").await.unwrap();
     let b = app.contact_by(&key, "externalId=crm-2").await.unwrap();
@@ -265,7 +399,17 @@ async fn flat_and_reteno_shapes_store_the_same_contact() {
     assert_eq!(a["email"], "amina@example.com");
     assert_eq!(b["phone"], "+212612345679");
     assert_eq!(b["email"], "amina2@example.com");
-    for field in ["firstName", "lastName", "gender", "birthday", "address", "city", "state", "zip", "customAttributes"] {
+    for field in [
+        "firstName",
+        "lastName",
+        "gender",
+        "birthday",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "customAttributes",
+    ] {
         assert_eq!(a[field], b[field], "{field}");
     }
     assert_eq!(a["gender"], "female");
@@ -279,7 +423,14 @@ async fn flat_and_reteno_shapes_store_the_same_contact() {
 async fn rows_with_the_same_identifier_fail_as_duplicates_across_batches() {
     let mut settings = test_settings().await;
     settings.batch_size = 2;
-    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
     let key = app.tenant("acme").await;
     let body = json!({"defaultRegion": "MA", "contacts": [
         {"phone": "+212612345678"},
@@ -296,7 +447,10 @@ async fn rows_with_the_same_identifier_fail_as_duplicates_across_batches() {
     for i in [0, 3, 4] {
         assert_eq!(codes(&rows[i], "errors"), ["duplicate_in_file"], "row {i}");
     }
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 2);
     app.finish().await;
 }
@@ -305,27 +459,71 @@ async fn rows_with_the_same_identifier_fail_as_duplicates_across_batches() {
 async fn modes_decide_what_a_match_or_a_miss_does() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
-    app.import_and_wait(&key, &json!({"contacts": contacts(0, 2)})).await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 2)}))
+        .await;
 
-    let insert_only = app.import_and_wait(&key, &json!({"mode": "insertOnly", "contacts": contacts(1, 2)})).await;
-    assert_eq!((insert_only["skipped"].as_i64(), insert_only["created"].as_i64()), (Some(1), Some(1)));
+    let insert_only = app
+        .import_and_wait(
+            &key,
+            &json!({"mode": "insertOnly", "contacts": contacts(1, 2)}),
+        )
+        .await;
+    assert_eq!(
+        (
+            insert_only["skipped"].as_i64(),
+            insert_only["created"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
 
     let update_only = app
         .import_and_wait(&key, &json!({"mode": "updateOnly", "contacts": [
             {"phone": phone(0), "firstName": "Renamed"}, {"phone": phone(99), "firstName": "Nobody"}]}))
         .await;
-    assert_eq!((update_only["updated"].as_i64(), update_only["skipped"].as_i64()), (Some(1), Some(1)));
-    assert_eq!(app.contact_by(&key, "phone=%2B212600000000").await.unwrap()["firstName"], "Renamed");
-    assert!(app.contact_by(&key, "phone=%2B212600000099").await.is_none());
+    assert_eq!(
+        (
+            update_only["updated"].as_i64(),
+            update_only["skipped"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        app.contact_by(&key, "phone=%2B212600000000").await.unwrap()["firstName"],
+        "Renamed"
+    );
+    assert!(
+        app.contact_by(&key, "phone=%2B212600000099")
+            .await
+            .is_none()
+    );
 
-    let upsert = app.import_and_wait(&key, &json!({"contacts": [{"phone": phone(0), "lastName": "New"}, {"phone": phone(50)}]})).await;
-    assert_eq!((upsert["updated"].as_i64(), upsert["created"].as_i64()), (Some(1), Some(1)));
+    let upsert = app
+        .import_and_wait(
+            &key,
+            &json!({"contacts": [{"phone": phone(0), "lastName": "New"}, {"phone": phone(50)}]}),
+        )
+        .await;
+    assert_eq!(
+        (upsert["updated"].as_i64(), upsert["created"].as_i64()),
+        (Some(1), Some(1))
+    );
 
     // createAll never matches: a new contact per row, and identifiers stay unique.
-    let id = app.import(&key, &json!({"mode": "createAll", "dedupeOn": "externalId", "contacts": [
-        {"externalId": "x-1"}, {"externalId": "x-2", "phone": phone(0)}]})).await;
+    let id = app
+        .import(
+            &key,
+            &json!({"mode": "createAll", "dedupeOn": "externalId", "contacts": [
+        {"externalId": "x-1"}, {"externalId": "x-2", "phone": phone(0)}]}),
+        )
+        .await;
     let create_all = app.wait_finished(&key, &id).await;
-    assert_eq!((create_all["created"].as_i64(), create_all["failed"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            create_all["created"].as_i64(),
+            create_all["failed"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
     let rows = app.all_rows(&key, &id, "").await;
     assert_eq!(codes(&rows[1], "errors"), ["identifier_conflict"]);
 
@@ -334,9 +532,16 @@ async fn modes_decide_what_a_match_or_a_miss_does() {
         {"phone": phone(1), "email": "person.0@example.com"}, {"phone": phone(2), "firstName": "Fine"}]})).await;
     let status = app.wait_finished(&key, &id).await;
     let rows = app.all_rows(&key, &id, "").await;
-    assert_eq!(codes(&rows[0], "errors"), ["identifier_conflict"], "{status}");
+    assert_eq!(
+        codes(&rows[0], "errors"),
+        ["identifier_conflict"],
+        "{status}"
+    );
     assert_eq!(rows[1]["status"], "updated");
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 5);
     app.finish().await;
 }
@@ -345,27 +550,55 @@ async fn modes_decide_what_a_match_or_a_miss_does() {
 async fn overwrite_null_and_custom_attributes_follow_the_contract() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
-    for field in [json!({"name": "plan", "type": "string"}), json!({"name": "vip", "type": "boolean"}), json!({"name": "since", "type": "date"})] {
-        let r = app.client.post(app.url("/api/v1/fields")).bearer_auth(&key).json(&field).send().await.unwrap();
+    for field in [
+        json!({"name": "plan", "type": "string"}),
+        json!({"name": "vip", "type": "boolean"}),
+        json!({"name": "since", "type": "date"}),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/fields"))
+            .bearer_auth(&key)
+            .json(&field)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
     }
     let p = phone(7);
-    app.import_and_wait(&key, &json!({"contacts": [{"phone": p, "firstName": "Old", "occupation": "nurse",
-        "customAttributes": {"plan": "free", "vip": false}}]})).await;
+    app.import_and_wait(
+        &key,
+        &json!({"contacts": [{"phone": p, "firstName": "Old", "occupation": "nurse",
+        "customAttributes": {"plan": "free", "vip": false}}]}),
+    )
+    .await;
 
     // overwrite: false fills only empty fields and never clears.
     app.import_and_wait(&key, &json!({"overwrite": false, "contacts": [{"phone": p, "firstName": "New",
         "lastName": "Filled", "occupation": null, "customAttributes": {"plan": "premium", "since": "2020-01-31"}}]})).await;
-    let c = app.contact_by(&key, &format!("phone={}", p.replace('+', "%2B"))).await.unwrap();
+    let c = app
+        .contact_by(&key, &format!("phone={}", p.replace('+', "%2B")))
+        .await
+        .unwrap();
     assert_eq!(c["firstName"], "Old");
     assert_eq!(c["lastName"], "Filled");
     assert_eq!(c["occupation"], "nurse");
-    assert_eq!(c["customAttributes"], json!({"plan": "free", "vip": false, "since": "2020-01-31"}));
+    assert_eq!(
+        c["customAttributes"],
+        json!({"plan": "free", "vip": false, "since": "2020-01-31"})
+    );
 
     // overwrite (default): values replace, null clears, absent fields and attributes stay.
-    app.import_and_wait(&key, &json!({"contacts": [{"phone": p, "firstName": "New", "occupation": null,
-        "customAttributes": {"vip": "yes", "since": null}}]})).await;
-    let c = app.contact_by(&key, &format!("phone={}", p.replace('+', "%2B"))).await.unwrap();
+    app.import_and_wait(
+        &key,
+        &json!({"contacts": [{"phone": p, "firstName": "New", "occupation": null,
+        "customAttributes": {"vip": "yes", "since": null}}]}),
+    )
+    .await;
+    let c = app
+        .contact_by(&key, &format!("phone={}", p.replace('+', "%2B")))
+        .await
+        .unwrap();
     assert_eq!(c["firstName"], "New");
     assert_eq!(c["lastName"], "Filled");
     assert!(c["occupation"].is_null());
@@ -377,10 +610,19 @@ async fn overwrite_null_and_custom_attributes_follow_the_contract() {
 async fn soft_deleted_contacts_are_skipped_unless_restored() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
-    app.import_and_wait(&key, &json!({"contacts": contacts(0, 1)})).await;
-    sqlx::query("UPDATE contacts SET deleted_at = now()").execute(&app.pool).await.unwrap();
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 1)}))
+        .await;
+    sqlx::query("UPDATE contacts SET deleted_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
 
-    let id = app.import(&key, &json!({"contacts": [{"phone": phone(0), "firstName": "Back"}]})).await;
+    let id = app
+        .import(
+            &key,
+            &json!({"contacts": [{"phone": phone(0), "firstName": "Back"}]}),
+        )
+        .await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["skipped"], 1);
     let row = &app.all_rows(&key, &id, "").await[0];
@@ -418,20 +660,33 @@ async fn an_idempotency_key_replays_the_first_answer_and_imports_once() {
         }
     };
     let (first, second) = tokio::join!(send(body.clone()), send(body.clone()));
-    assert_eq!((first.status().as_u16(), second.status().as_u16()), (202, 202));
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (202, 202)
+    );
     let first: Value = first.json().await.unwrap();
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["asyncSessionId"], second["asyncSessionId"]);
     let later = send(body.clone()).await;
     assert_eq!(later.status(), 202);
-    assert_eq!(later.json::<Value>().await.unwrap()["asyncSessionId"], first["asyncSessionId"]);
+    assert_eq!(
+        later.json::<Value>().await.unwrap()["asyncSessionId"],
+        first["asyncSessionId"]
+    );
 
     let other = send(json!({"contacts": contacts(100, 1)})).await;
     assert_eq!(other.status(), 422);
 
-    app.wait_finished(&key, first["asyncSessionId"].as_str().unwrap()).await;
-    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports").fetch_one(&app.pool).await.unwrap();
-    let (contacts,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts").fetch_one(&app.pool).await.unwrap();
+    app.wait_finished(&key, first["asyncSessionId"].as_str().unwrap())
+        .await;
+    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (contacts,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!((imports, contacts), (1, 10));
     app.finish().await;
 }
@@ -443,11 +698,22 @@ async fn custom_fields_are_typed_and_listed() {
     let post = |body: Value| {
         let app = &app;
         let key = key.clone();
-        async move { app.client.post(app.url("/api/v1/fields")).bearer_auth(key).json(&body).send().await.unwrap() }
+        async move {
+            app.client
+                .post(app.url("/api/v1/fields"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
     };
     for (body, expected) in [
         (json!({"name": "account_balance", "type": "number"}), 201),
-        (json!({"name": "level", "type": "enum", "options": ["a", "b"]}), 201),
+        (
+            json!({"name": "level", "type": "enum", "options": ["a", "b"]}),
+            201,
+        ),
         (json!({"name": "account_balance", "type": "string"}), 409),
         (json!({"name": "x", "type": "colour"}), 422),
         (json!({"name": "bad name!", "type": "string"}), 422),
@@ -458,7 +724,12 @@ async fn custom_fields_are_typed_and_listed() {
         assert_eq!(response.status(), expected, "{body}");
     }
     let list = app.get_json(&key, "/api/v1/fields").await;
-    let names: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|f| f["name"].as_str()).collect();
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
     assert_eq!(names, ["account_balance", "level"]);
     assert_eq!(list["data"][1]["type"], "enum");
     assert_eq!(list["data"][1]["options"], json!(["a", "b"]));
@@ -466,44 +737,90 @@ async fn custom_fields_are_typed_and_listed() {
 }
 
 async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
-    let rows: Vec<(uuid::Uuid, i32)> = sqlx::query_as("SELECT import_id, batch_no FROM import_batches ORDER BY import_id, batch_no")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    rows.into_iter().map(|(import_id, batch_no)| BatchRef { import_id, batch_no }).collect()
+    let rows: Vec<(uuid::Uuid, i32)> = sqlx::query_as(
+        "SELECT import_id, batch_no FROM import_batches ORDER BY import_id, batch_no",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(import_id, batch_no)| BatchRef {
+            import_id,
+            batch_no,
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn a_redelivered_batch_applies_nothing_twice() {
     // No workers: the test plays the worker, delivering the same batch twice at once and again later.
-    let app = spawn_with(test_settings().await, Roles { api: true, workers: false }).await;
+    let app = spawn_with(
+        test_settings().await,
+        Roles {
+            api: true,
+            workers: false,
+        },
+    )
+    .await;
     let key = app.tenant("acme").await;
-    let id = app.import(&key, &json!({"contacts": contacts(0, 300)})).await;
+    let id = app
+        .import(&key, &json!({"contacts": contacts(0, 300)}))
+        .await;
     let batch = pending_batches(&app).await[0];
-    let (a, b) = tokio::join!(worker::run_batch(&app.pool, batch), worker::run_batch(&app.pool, batch));
+    let (a, b) = tokio::join!(
+        worker::run_batch(&app.pool, batch),
+        worker::run_batch(&app.pool, batch)
+    );
     let outcomes = [a.unwrap(), b.unwrap()];
-    assert_eq!(outcomes.iter().filter(|o| matches!(o, BatchOutcome::Applied(_))).count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, BatchOutcome::Applied(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
     assert!(outcomes.contains(&BatchOutcome::AlreadyDone));
-    assert_eq!(worker::run_batch(&app.pool, batch).await.unwrap(), BatchOutcome::AlreadyDone);
-    let unknown = BatchRef { import_id: uuid::Uuid::new_v4(), batch_no: 0 };
-    assert_eq!(worker::run_batch(&app.pool, unknown).await.unwrap(), BatchOutcome::Unknown);
+    assert_eq!(
+        worker::run_batch(&app.pool, batch).await.unwrap(),
+        BatchOutcome::AlreadyDone
+    );
+    let unknown = BatchRef {
+        import_id: uuid::Uuid::new_v4(),
+        batch_no: 0,
+    };
+    assert_eq!(
+        worker::run_batch(&app.pool, unknown).await.unwrap(),
+        BatchOutcome::Unknown
+    );
 
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["created"], 300);
     assert_eq!(status["processedRows"], 300);
-    let (results, contacts): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM row_results), (SELECT count(*) FROM contacts)")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (results, contacts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM row_results), (SELECT count(*) FROM contacts)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!((results, contacts), (300, 300));
     app.finish().await;
 }
 
 #[tokio::test]
 async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing() {
-    let app = spawn_with(test_settings().await, Roles { api: true, workers: false }).await;
+    let app = spawn_with(
+        test_settings().await,
+        Roles {
+            api: true,
+            workers: false,
+        },
+    )
+    .await;
     let key = app.tenant("acme").await;
-    let first = app.import(&key, &json!({"contacts": contacts(0, 500)})).await;
+    let first = app
+        .import(&key, &json!({"contacts": contacts(0, 500)}))
+        .await;
     let mut reversed = contacts(0, 500);
     reversed.reverse();
     for c in &mut reversed {
@@ -512,7 +829,10 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
     let second = app.import(&key, &json!({"contacts": reversed})).await;
     let batches = pending_batches(&app).await;
     assert_eq!(batches.len(), 2);
-    let (a, b) = tokio::join!(worker::run_batch(&app.pool, batches[0]), worker::run_batch(&app.pool, batches[1]));
+    let (a, b) = tokio::join!(
+        worker::run_batch(&app.pool, batches[0]),
+        worker::run_batch(&app.pool, batches[1])
+    );
     assert!(matches!(a.unwrap(), BatchOutcome::Applied(_)));
     assert!(matches!(b.unwrap(), BatchOutcome::Applied(_)));
     let s1 = app.wait_finished(&key, &first).await;
@@ -520,10 +840,11 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
     let created = s1["created"].as_i64().unwrap() + s2["created"].as_i64().unwrap();
     let updated = s1["updated"].as_i64().unwrap() + s2["updated"].as_i64().unwrap();
     assert_eq!((created, updated), (500, 500), "{s1} {s2}");
-    let (contacts, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (contacts, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!((contacts, distinct), (500, 500));
     app.finish().await;
 }
@@ -532,39 +853,79 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
 async fn status_rows_and_lists_page_as_documented() {
     let mut settings = test_settings().await;
     settings.batch_size = 100;
-    let app = spawn_with(settings, Roles { api: true, workers: true }).await;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
     let key = app.tenant("acme").await;
     let mut body = contacts(0, 250);
     body[10]["phone"] = json!("nope");
     body[200]["email"] = json!("bad@");
     let first = app.import(&key, &json!({"contacts": body})).await;
     let status = app.wait_finished(&key, &first).await;
-    assert_eq!((status["created"].as_i64(), status["failed"].as_i64()), (Some(248), Some(2)));
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(248), Some(2))
+    );
 
-    let page = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?limit=100")).await;
+    let page = app
+        .get_json(&key, &format!("/api/v1/imports/{first}/rows?limit=100"))
+        .await;
     assert_eq!(page["rows"].as_array().unwrap().len(), 100);
     assert_eq!(page["nextAfter"], 99);
-    let page = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?after=99&limit=100")).await;
+    let page = app
+        .get_json(
+            &key,
+            &format!("/api/v1/imports/{first}/rows?after=99&limit=100"),
+        )
+        .await;
     assert_eq!(page["rows"][0]["index"], 100);
-    let failed = app.get_json(&key, &format!("/api/v1/imports/{first}/rows?status=failed")).await;
-    let indexes: Vec<i64> = failed["rows"].as_array().unwrap().iter().filter_map(|r| r["index"].as_i64()).collect();
+    let failed = app
+        .get_json(&key, &format!("/api/v1/imports/{first}/rows?status=failed"))
+        .await;
+    let indexes: Vec<i64> = failed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["index"].as_i64())
+        .collect();
     assert_eq!(indexes, [10, 200]);
     assert!(failed["nextAfter"].is_null());
-    assert_eq!(app.get(&key, &format!("/api/v1/imports/{first}/rows?status=weird")).await.status(), 422);
+    assert_eq!(
+        app.get(&key, &format!("/api/v1/imports/{first}/rows?status=weird"))
+            .await
+            .status(),
+        422
+    );
 
-    let second = app.import(&key, &json!({"contacts": contacts(1000, 1)})).await;
+    let second = app
+        .import(&key, &json!({"contacts": contacts(1000, 1)}))
+        .await;
     app.wait_finished(&key, &second).await;
     let list = app.get_json(&key, "/api/v1/imports?limit=1").await;
     assert_eq!(list["data"][0]["asyncSessionId"], second.as_str());
     let next = list["nextBefore"].as_str().unwrap().to_owned();
-    let list = app.get_json(&key, &format!("/api/v1/imports?limit=1&before={next}")).await;
+    let list = app
+        .get_json(&key, &format!("/api/v1/imports?limit=1&before={next}"))
+        .await;
     assert_eq!(list["data"][0]["asyncSessionId"], first.as_str());
 
-    let by_email = app.contact_by(&key, "email=PERSON.5%40example.com").await.unwrap();
+    let by_email = app
+        .contact_by(&key, "email=PERSON.5%40example.com")
+        .await
+        .unwrap();
     assert_eq!(by_email["phone"], phone(5));
-    let spaced = app.get_json(&key, "/api/v1/contacts?phone=212600000005").await;
+    let spaced = app
+        .get_json(&key, "/api/v1/contacts?phone=212600000005")
+        .await;
     assert_eq!(spaced["data"][0]["id"], by_email["id"]);
-    let all = app.get_json(&key, "/api/v1/contacts?perPage=10&page=2").await;
+    let all = app
+        .get_json(&key, "/api/v1/contacts?perPage=10&page=2")
+        .await;
     assert_eq!(all["meta"]["total"], 249);
     assert_eq!(all["data"].as_array().unwrap().len(), 10);
     app.finish().await;

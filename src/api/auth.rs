@@ -11,11 +11,13 @@ use axum::http::request::Parts;
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("send your API key as Authorization: Bearer <key>"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("send your API key as Authorization: Bearer <key>")
+        })?;
         let key = value
             .to_str()
             .ok()
@@ -24,7 +26,9 @@ impl FromRequestParts<AppState> for Tenant {
                 scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
             })
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer <key>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be Bearer <key>")
+            })?;
         tenants::by_api_key(&state.pool, key)
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown API key"))

@@ -26,7 +26,9 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
         .ok()
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
     Ok(Some(Idempotency {
         key: key.to_owned(),
         body_hash: Sha256::digest(body).to_vec(),
@@ -49,7 +51,10 @@ pub async fn intake(
     })?;
     let idempotency = idempotency(&headers, &body)?;
     let request = intake::parse(&body)?;
-    let known: HashSet<String> = fields::kinds(&state.pool, tenant.id).await?.into_keys().collect();
+    let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)
+        .await?
+        .into_keys()
+        .collect();
     intake::check_attribute_names(&request.contacts, &known)?;
     // Normalising every identifier is CPU work (phone parsing): keep it off the I/O threads.
     let (request, duplicates) = tokio::task::spawn_blocking(move || {
@@ -111,7 +116,11 @@ pub async fn list(
         errors.push(FieldError::new("page", "invalid_value", "page starts at 1"));
     }
     if !(1..=1000).contains(&per_page) {
-        errors.push(FieldError::new("perPage", "invalid_value", "perPage is 1 to 1000"));
+        errors.push(FieldError::new(
+            "perPage",
+            "invalid_value",
+            "perPage is 1 to 1000",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad paging parameters", errors));
@@ -126,9 +135,27 @@ pub async fn list(
         // An identifier that cannot be normalised is held by no contact.
         Some((_, None)) => (Vec::new(), 0),
         Some((identifier, Some(value))) => {
-            contacts::page(&state.pool, tenant.id, Some((*identifier, value)), q.include_deleted, (page - 1) * per_page, per_page).await?
+            contacts::page(
+                &state.pool,
+                tenant.id,
+                Some((*identifier, value)),
+                q.include_deleted,
+                (page - 1) * per_page,
+                per_page,
+            )
+            .await?
         }
-        None => contacts::page(&state.pool, tenant.id, None, q.include_deleted, (page - 1) * per_page, per_page).await?,
+        None => {
+            contacts::page(
+                &state.pool,
+                tenant.id,
+                None,
+                q.include_deleted,
+                (page - 1) * per_page,
+                per_page,
+            )
+            .await?
+        }
     };
     Ok(Json(json!({
         "data": data,

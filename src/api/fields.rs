@@ -12,7 +12,11 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 /// `POST /api/v1/fields {"name", "type", "options"}` → 201 with the field.
-pub async fn create(State(state): State<AppState>, tenant: Tenant, body: Bytes) -> Result<(StatusCode, Json<FieldView>), ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    body: Bytes,
+) -> Result<(StatusCode, Json<FieldView>), ApiError> {
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let mut errors = Vec::new();
@@ -25,29 +29,44 @@ pub async fn create(State(state): State<AppState>, tenant: Tenant, body: Bytes) 
             }
         },
         _ => {
-            errors.push(FieldError::new("/name", "invalid_value", "name is required: a string"));
+            errors.push(FieldError::new(
+                "/name",
+                "invalid_value",
+                "name is required: a string",
+            ));
             None
         }
     };
     let kind = match value.get("type") {
-        Some(Value::String(type_name)) => match FieldKind::parse(type_name, value.get("options").filter(|o| !o.is_null())) {
-            Ok(kind) => Some(kind),
-            Err(message) => {
-                errors.push(FieldError::new("/type", "invalid_value", message));
-                None
+        Some(Value::String(type_name)) => {
+            match FieldKind::parse(type_name, value.get("options").filter(|o| !o.is_null())) {
+                Ok(kind) => Some(kind),
+                Err(message) => {
+                    errors.push(FieldError::new("/type", "invalid_value", message));
+                    None
+                }
             }
-        },
+        }
         _ => {
-            errors.push(FieldError::new("/type", "invalid_value", "type is required: string, number, boolean, date or enum"));
+            errors.push(FieldError::new(
+                "/type",
+                "invalid_value",
+                "type is required: string, number, boolean, date or enum",
+            ));
             None
         }
     };
     let (Some(name), Some(kind)) = (name, kind) else {
-        return Err(ApiError::unprocessable("the field cannot be created; see errors", errors));
+        return Err(ApiError::unprocessable(
+            "the field cannot be created; see errors",
+            errors,
+        ));
     };
     match fields::create(&state.pool, tenant.id, &name, &kind).await? {
         Created::Created(view) => Ok((StatusCode::CREATED, Json(view))),
-        Created::AlreadyExists => Err(ApiError::conflict(format!("a field named {name:?} exists already"))),
+        Created::AlreadyExists => Err(ApiError::conflict(format!(
+            "a field named {name:?} exists already"
+        ))),
     }
 }
 

@@ -40,7 +40,11 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::unprocessable(
             "bad paging parameters",
-            vec![FieldError::new("limit", "invalid_value", "limit is 1 to 500")],
+            vec![FieldError::new(
+                "limit",
+                "invalid_value",
+                "limit is 1 to 500",
+            )],
         ));
     }
     let data = imports::list(&state.pool, tenant.id, q.before, limit).await?;
@@ -72,14 +76,22 @@ pub async fn rows(
         Some(s) => match RowStatus::parse(s) {
             Some(status) => Some(status.as_str()),
             None => {
-                errors.push(FieldError::new("status", "invalid_value", "status is created, updated, skipped or failed"));
+                errors.push(FieldError::new(
+                    "status",
+                    "invalid_value",
+                    "status is created, updated, skipped or failed",
+                ));
                 None
             }
         },
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        errors.push(FieldError::new("limit", "invalid_value", "limit is 1 to 1000"));
+        errors.push(FieldError::new(
+            "limit",
+            "invalid_value",
+            "limit is 1 to 1000",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad query parameters", errors));

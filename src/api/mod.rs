@@ -37,7 +37,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/api/v1/contacts", post(contacts::intake).get(contacts::list))
+        .route(
+            "/api/v1/contacts",
+            post(contacts::intake).get(contacts::list),
+        )
         .route("/api/v1/contacts/{id}", get(contacts::get_one))
         .route("/api/v1/fields", post(fields::create).get(fields::list))
         .route("/api/v1/imports", get(imports::list))

@@ -45,7 +45,8 @@ impl Workers {
     }
 
     async fn session(&self, shutdown: &watch::Receiver<bool>) -> Result<(), BrokerError> {
-        let connection = std::sync::Arc::new(connect(&self.amqp_url, "contact-import worker").await?);
+        let connection =
+            std::sync::Arc::new(connect(&self.amqp_url, "contact-import worker").await?);
         let setup = timed("open channel", connection.create_channel()).await?;
         self.topology.declare(&setup).await?;
         let _ = setup.close(200, "declared".into()).await;
@@ -78,9 +79,18 @@ impl Workers {
         outcome
     }
 
-    async fn consume(&self, connection: &Connection, n: usize, mut shutdown: watch::Receiver<bool>) -> Result<(), BrokerError> {
+    async fn consume(
+        &self,
+        connection: &Connection,
+        n: usize,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), BrokerError> {
         let channel = timed("open channel", connection.create_channel()).await?;
-        timed("set prefetch", channel.basic_qos(self.prefetch.max(1), BasicQosOptions::default())).await?;
+        timed(
+            "set prefetch",
+            channel.basic_qos(self.prefetch.max(1), BasicQosOptions::default()),
+        )
+        .await?;
         let mut consumer = timed(
             "consume",
             channel.basic_consume(
@@ -116,29 +126,54 @@ impl Workers {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::error!(error = %e, "unreadable batch message; dead-lettering it");
-                timed("reject", delivery.nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })).await?;
+                timed(
+                    "reject",
+                    delivery.nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    }),
+                )
+                .await?;
                 return Ok(());
             }
         };
         let outcome = worker::run_batch(&self.pool, batch).await;
         let acked = match outcome {
-            Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => timed("ack", delivery.ack(BasicAckOptions::default())).await?,
+            Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => {
+                timed("ack", delivery.ack(BasicAckOptions::default())).await?
+            }
             Ok(BatchOutcome::Unknown) => {
                 tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, "message for a batch that does not exist; dropped");
                 timed("ack", delivery.ack(BasicAckOptions::default())).await?
             }
             Err(BatchError::Transient(e)) => {
                 tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch failed for now; returning it to the queue");
-                timed("nack", delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() })).await?
+                timed(
+                    "nack",
+                    delivery.nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    }),
+                )
+                .await?
             }
             Err(BatchError::Fatal(e)) => {
                 tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch cannot be applied; dead-lettering it");
-                timed("nack", delivery.nack(BasicNackOptions { requeue: false, ..BasicNackOptions::default() })).await?
+                timed(
+                    "nack",
+                    delivery.nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    }),
+                )
+                .await?
             }
         };
         if !acked {
             // The channel is gone: the broker redelivers, and the done-marker makes that harmless.
-            return Err(BrokerError::Other("the channel closed before the ack".into()));
+            return Err(BrokerError::Other(
+                "the channel closed before the ack".into(),
+            ));
         }
         Ok(())
     }

@@ -30,7 +30,10 @@ pub enum BrokerError {
 }
 
 /// Runs a broker operation with `OP_TIMEOUT`.
-pub async fn timed<T, E>(what: &'static str, fut: impl Future<Output = Result<T, E>>) -> Result<T, BrokerError>
+pub async fn timed<T, E>(
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, BrokerError>
 where
     BrokerError: From<E>,
 {
@@ -78,7 +81,10 @@ impl Topology {
         };
         let quorum = |extra: &[(&str, AMQPValue)]| {
             let mut args = FieldTable::default();
-            args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString(LongString::from("quorum")),
+            );
             for (k, v) in extra {
                 args.insert((*k).into(), v.clone());
             }
@@ -123,8 +129,14 @@ impl Topology {
                 "x-dead-letter-routing-key",
                 AMQPValue::LongString(LongString::from(self.batches().as_str())),
             ),
-            ("x-dead-letter-strategy", AMQPValue::LongString(LongString::from("at-least-once"))),
-            ("x-overflow", AMQPValue::LongString(LongString::from("reject-publish"))),
+            (
+                "x-dead-letter-strategy",
+                AMQPValue::LongString(LongString::from("at-least-once")),
+            ),
+            (
+                "x-overflow",
+                AMQPValue::LongString(LongString::from("reject-publish")),
+            ),
         ]);
         timed(
             "declare batch queue",

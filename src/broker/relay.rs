@@ -6,8 +6,8 @@
 use super::{BrokerError, Topology, connect, reconnect_backoff, timed};
 use crate::intake::OUTBOX_CHANNEL;
 use crate::worker::BatchRef;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -55,7 +55,11 @@ impl Relay {
         let connection = connect(&self.amqp_url, "contact-import relay").await?;
         let channel = timed("open channel", connection.create_channel()).await?;
         self.topology.declare(&channel).await?;
-        timed("enable confirms", channel.confirm_select(ConfirmSelectOptions::default())).await?;
+        timed(
+            "enable confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         self.broker_up.store(true, Ordering::Relaxed);
         tracing::info!("outbox relay connected");
         let mut listener = match PgListener::connect_with(&self.pool).await {

@@ -63,23 +63,40 @@ fn json_error_detail(e: &serde_json::Error) -> String {
     format!("the body is not valid JSON: {e}")
 }
 
-fn take_bool(body: &Map<String, Value>, name: &str, default: bool, errors: &mut Vec<FieldError>) -> bool {
+fn take_bool(
+    body: &Map<String, Value>,
+    name: &str,
+    default: bool,
+    errors: &mut Vec<FieldError>,
+) -> bool {
     match body.get(name) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            errors.push(FieldError::new(format!("/{name}"), "invalid_value", format!("{name} must be true or false")));
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "invalid_value",
+                format!("{name} must be true or false"),
+            ));
             default
         }
     }
 }
 
-fn take_str<'a>(body: &'a Map<String, Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+fn take_str<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
     match body.get(name) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => {
-            errors.push(FieldError::new(format!("/{name}"), "invalid_value", format!("{name} must be a string")));
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "invalid_value",
+                format!("{name} must be a string"),
+            ));
             None
         }
     }
@@ -88,27 +105,44 @@ fn take_str<'a>(body: &'a Map<String, Value>, name: &str, errors: &mut Vec<Field
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
 /// when a request-level option or the number of contacts is wrong.
 pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(json_error_detail(&e)))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(json_error_detail(&e)))?;
     let Value::Object(mut body) = value else {
         return Err(ApiError::unprocessable(
             "the body must be a JSON object with a contacts array",
-            vec![FieldError::new("", "invalid_value", "expected a JSON object")],
+            vec![FieldError::new(
+                "",
+                "invalid_value",
+                "expected a JSON object",
+            )],
         ));
     };
     let mut errors = Vec::new();
     let contacts = match body.remove("contacts") {
         Some(Value::Array(contacts)) => contacts,
         None | Some(Value::Null) => {
-            errors.push(FieldError::new("/contacts", "missing_contacts", "contacts is required: an array of 1 to 3000 contacts"));
+            errors.push(FieldError::new(
+                "/contacts",
+                "missing_contacts",
+                "contacts is required: an array of 1 to 3000 contacts",
+            ));
             Vec::new()
         }
         Some(_) => {
-            errors.push(FieldError::new("/contacts", "invalid_value", "contacts must be an array of contacts"));
+            errors.push(FieldError::new(
+                "/contacts",
+                "invalid_value",
+                "contacts must be an array of contacts",
+            ));
             Vec::new()
         }
     };
     if errors.is_empty() && contacts.is_empty() {
-        errors.push(FieldError::new("/contacts", "no_contacts", "contacts is empty: send 1 to 3000 contacts"));
+        errors.push(FieldError::new(
+            "/contacts",
+            "no_contacts",
+            "contacts is empty: send 1 to 3000 contacts",
+        ));
     }
     if contacts.len() > MAX_CONTACTS {
         errors.push(FieldError::new(
@@ -121,30 +155,53 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
     if let Some(s) = take_str(&body, "dedupeOn", &mut errors) {
         match DedupeOn::parse(s) {
             Some(on) => options.dedupe_on = on,
-            None => errors.push(FieldError::new("/dedupeOn", "invalid_value", format!("unknown dedupeOn {s:?}: use phone, email or externalId"))),
+            None => errors.push(FieldError::new(
+                "/dedupeOn",
+                "invalid_value",
+                format!("unknown dedupeOn {s:?}: use phone, email or externalId"),
+            )),
         }
     }
     if let Some(s) = take_str(&body, "mode", &mut errors) {
         match Mode::parse(s) {
             Some(mode) => options.mode = mode,
-            None => errors.push(FieldError::new("/mode", "invalid_value", format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"))),
+            None => errors.push(FieldError::new(
+                "/mode",
+                "invalid_value",
+                format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"),
+            )),
         }
     }
     if let Some(s) = take_str(&body, "defaultRegion", &mut errors) {
         match validate::parse_region(s) {
             Some(region) => options.default_region = Some(region),
-            None => errors.push(FieldError::new("/defaultRegion", "invalid_value", format!("{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"))),
+            None => errors.push(FieldError::new(
+                "/defaultRegion",
+                "invalid_value",
+                format!(
+                    "{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"
+                ),
+            )),
         }
     }
     options.overwrite = take_bool(&body, "overwrite", true, &mut errors);
     options.restore_deleted = take_bool(&body, "restoreDeleted", false, &mut errors);
     for name in NOT_YET_SUPPORTED {
         if body.get(name).is_some_and(|v| !v.is_null()) {
-            errors.push(FieldError::new(format!("/{name}"), "unsupported_option", format!("{name} is not supported by this version of the service yet; nothing was stored")));
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "unsupported_option",
+                format!(
+                    "{name} is not supported by this version of the service yet; nothing was stored"
+                ),
+            ));
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::unprocessable("the request cannot be accepted as it is; see errors", errors));
+        return Err(ApiError::unprocessable(
+            "the request cannot be accepted as it is; see errors",
+            errors,
+        ));
     }
     Ok(IntakeRequest { contacts, options })
 }
@@ -154,7 +211,7 @@ pub fn check_attribute_names(contacts: &[Value], known: &HashSet<String>) -> Res
     let mut errors = Vec::new();
     let mut count = 0usize;
     for (i, contact) in contacts.iter().enumerate() {
-        for (pointer, name) in validate::attribute_names(contact) {
+        for (name, pointer) in validate::attribute_names(contact) {
             if !known.contains(&name) {
                 count += 1;
                 if errors.len() < 100 {
@@ -171,7 +228,9 @@ pub fn check_attribute_names(contacts: &[Value], known: &HashSet<String>) -> Res
         Ok(())
     } else {
         Err(ApiError::unprocessable(
-            format!("{count} custom attribute(s) name fields that do not exist; nothing was stored"),
+            format!(
+                "{count} custom attribute(s) name fields that do not exist; nothing was stored"
+            ),
             errors,
         ))
     }
@@ -182,7 +241,11 @@ pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> 
     let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(contacts.len());
     let mut duplicates = HashSet::new();
     for (i, contact) in contacts.iter().enumerate() {
-        let Some(key) = validate::dedupe_key(contact, options.dedupe_on, options.default_region.as_deref()) else {
+        let Some(key) = validate::dedupe_key(
+            contact,
+            options.dedupe_on,
+            options.default_region.as_deref(),
+        ) else {
             continue;
         };
         match first_seen.get(&key) {
@@ -268,11 +331,13 @@ pub async fn store(
     .execute(&mut *tx)
     .await?;
     if !duplicates.is_empty() {
-        sqlx::query("INSERT INTO duplicate_rows (import_id, row_index) SELECT $1, UNNEST($2::int[])")
-            .bind(id)
-            .bind(duplicates)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO duplicate_rows (import_id, row_index) SELECT $1, UNNEST($2::int[])",
+        )
+        .bind(id)
+        .bind(duplicates)
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(OUTBOX_CHANNEL)
@@ -282,7 +347,11 @@ pub async fn store(
     Ok(Accepted::new(id, total_rows))
 }
 
-async fn replay(pool: &PgPool, tenant_id: Uuid, idempotency: Option<&Idempotency>) -> Result<Accepted, ApiError> {
+async fn replay(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    idempotency: Option<&Idempotency>,
+) -> Result<Accepted, ApiError> {
     let Some(idem) = idempotency else {
         return Err(ApiError::internal());
     };
@@ -294,11 +363,19 @@ async fn replay(pool: &PgPool, tenant_id: Uuid, idempotency: Option<&Idempotency
     .fetch_optional(pool)
     .await?;
     match row {
-        Some((id, hash, total_rows)) if hash.as_deref() == Some(idem.body_hash.as_slice()) => Ok(Accepted::new(id, total_rows)),
+        Some((id, hash, total_rows)) if hash.as_deref() == Some(idem.body_hash.as_slice()) => {
+            Ok(Accepted::new(id, total_rows))
+        }
         Some(_) => Err(ApiError::unprocessable(
             "this Idempotency-Key was used before with a different body",
-            vec![FieldError::new("", "idempotency_key_reused", "send a new Idempotency-Key for a new request")],
+            vec![FieldError::new(
+                "",
+                "idempotency_key_reused",
+                "send a new Idempotency-Key for a new request",
+            )],
         )),
-        None => Err(ApiError::unavailable("the first request with this Idempotency-Key is still being stored; try again")),
+        None => Err(ApiError::unavailable(
+            "the first request with this Idempotency-Key is still being stored; try again",
+        )),
     }
 }

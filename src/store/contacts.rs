@@ -55,7 +55,8 @@ impl StoredContact {
     }
 }
 
-const STORED_COLUMNS: &str = "id, external_id, phone, email, first_name, last_name, full_name, occupation,
+const STORED_COLUMNS: &str =
+    "id, external_id, phone, email, first_name, last_name, full_name, occupation,
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, deleted_at";
 
 /// A contact as the API shows it.
@@ -87,12 +88,17 @@ pub struct ContactView {
     pub deleted_at: Option<OffsetDateTime>,
 }
 
-const VIEW_COLUMNS: &str = "id, external_id, phone, email, first_name, last_name, full_name, occupation,
+const VIEW_COLUMNS: &str =
+    "id, external_id, phone, email, first_name, last_name, full_name, occupation,
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes,
     created_at, updated_at, deleted_at";
 
 /// One contact of the tenant, deleted or not.
-pub async fn get(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<ContactView>, sqlx::Error> {
+pub async fn get(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ContactView>, sqlx::Error> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = $2"
     )))
@@ -147,12 +153,14 @@ pub async fn page(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!("SELECT count(*) FROM contacts WHERE {filter}")))
-        .bind(tenant_id)
-        .bind(value)
-        .bind(include_deleted)
-        .fetch_one(pool)
-        .await?;
+    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT count(*) FROM contacts WHERE {filter}"
+    )))
+    .bind(tenant_id)
+    .bind(value)
+    .bind(include_deleted)
+    .fetch_one(pool)
+    .await?;
     Ok((rows, total))
 }
 
@@ -251,7 +259,8 @@ impl Columns {
     }
 }
 
-const UNNEST: &str = "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+const UNNEST: &str =
+    "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::bool[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,

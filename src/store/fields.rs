@@ -42,7 +42,10 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<FieldView>, sqlx
 
 /// The tenant's fields by name, ready for validation. A stored type that no longer parses
 /// is left out (its values then fail as `unknown_field`, never silently pass).
-pub async fn kinds<'e, E>(executor: E, tenant_id: Uuid) -> Result<HashMap<String, FieldKind>, sqlx::Error>
+pub async fn kinds<'e, E>(
+    executor: E,
+    tenant_id: Uuid,
+) -> Result<HashMap<String, FieldKind>, sqlx::Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
@@ -54,7 +57,9 @@ where
     Ok(rows
         .into_iter()
         .filter_map(|(name, kind, options)| {
-            FieldKind::parse(&kind, options.as_ref()).ok().map(|k| (name, k))
+            FieldKind::parse(&kind, options.as_ref())
+                .ok()
+                .map(|k| (name, k))
         })
         .collect())
 }
@@ -66,7 +71,12 @@ pub enum Created {
 }
 
 /// Creates a field; a name that exists answers `AlreadyExists`.
-pub async fn create(pool: &PgPool, tenant_id: Uuid, name: &str, kind: &FieldKind) -> Result<Created, sqlx::Error> {
+pub async fn create(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    name: &str,
+    kind: &FieldKind,
+) -> Result<Created, sqlx::Error> {
     let options = kind.options().map(|o| serde_json::json!(o));
     let row: Option<(OffsetDateTime,)> = sqlx::query_as(
         "INSERT INTO custom_fields (tenant_id, name, type, options) VALUES ($1, $2, $3, $4)

@@ -36,7 +36,11 @@ const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, cr
     created_at, started_at, finished_at, options";
 
 /// One import of the tenant.
-pub async fn status(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<ImportStatus>, sqlx::Error> {
+pub async fn status(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ImportStatus>, sqlx::Error> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {STATUS_COLUMNS} FROM imports WHERE tenant_id = $1 AND id = $2"
     )))

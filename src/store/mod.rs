@@ -33,9 +33,23 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => matches!(
             db.code().as_deref(),
-            Some("40001" | "40P01" | "23505" | "55P03" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
+            Some(
+                "40001"
+                    | "40P01"
+                    | "23505"
+                    | "55P03"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "08000"
+                    | "08003"
+                    | "08006"
+            )
         ),
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
         _ => false,
     }
 }

@@ -100,7 +100,9 @@ pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, B
         .await
 }
 
+#[derive(sqlx::FromRow)]
 struct BatchRow {
+    state: String,
     tenant_id: Uuid,
     first_row: i32,
     row_count: i32,
@@ -112,7 +114,7 @@ struct BatchRow {
 async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
-    let row: Option<(String, Uuid, i32, i32, Option<Vec<u8>>, serde_json::Value)> = sqlx::query_as(
+    let batch_row: Option<BatchRow> = sqlx::query_as(
         "SELECT b.state, b.tenant_id, b.first_row, b.row_count, b.payload, i.options
          FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
          WHERE b.import_id = $1 AND b.batch_no = $2
@@ -122,20 +124,14 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     .bind(batch.batch_no)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((state, tenant_id, first_row, row_count, payload, options)) = row else {
+    let Some(batch_row) = batch_row else {
         return Ok(BatchOutcome::Unknown);
     };
+    let tenant_id = batch_row.tenant_id;
     tracing::Span::current().record("tenant_id", tracing::field::display(tenant_id));
-    if state != "pending" {
+    if batch_row.state != "pending" {
         return Ok(BatchOutcome::AlreadyDone);
     }
-    let batch_row = BatchRow {
-        tenant_id,
-        first_row,
-        row_count,
-        payload,
-        options,
-    };
     let counts = apply_rows(&mut tx, batch, &batch_row).await?;
     tx.commit().await?;
     tracing::info!(
@@ -151,7 +147,11 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     Ok(BatchOutcome::Applied(counts))
 }
 
-async fn apply_rows(conn: &mut PgConnection, batch: BatchRef, b: &BatchRow) -> Result<Counts, BatchError> {
+async fn apply_rows(
+    conn: &mut PgConnection,
+    batch: BatchRef,
+    b: &BatchRow,
+) -> Result<Counts, BatchError> {
     let options: ImportOptions = serde_json::from_value(b.options.clone())
         .map_err(|e| BatchError::Fatal(format!("import options unreadable: {e}")))?;
     let raw: Vec<serde_json::Value> = match &b.payload {
@@ -224,7 +224,12 @@ fn issues_json(issues: &[validate::RowIssue]) -> Option<String> {
     (!issues.is_empty()).then(|| serde_json::to_string(issues).unwrap_or_else(|_| "[]".into()))
 }
 
-async fn write_plan(conn: &mut PgConnection, batch: BatchRef, tenant_id: Uuid, plan: &Plan) -> Result<Counts, BatchError> {
+async fn write_plan(
+    conn: &mut PgConnection,
+    batch: BatchRef,
+    tenant_id: Uuid,
+    plan: &Plan,
+) -> Result<Counts, BatchError> {
     let inserted = contacts::insert_new(&mut *conn, tenant_id, &plan.inserts).await?;
     if inserted.len() != plan.inserts.len() {
         return Err(BatchError::Transient(format!(

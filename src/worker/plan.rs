@@ -174,7 +174,9 @@ fn merge_as<T, U>(slot: &mut Option<U>, patch: &Patch<T>, overwrite: bool, f: im
 /// Applies a row to a contact: `overwrite` replaces and clears; without it only empty
 /// fields are filled. Custom attributes merge by name.
 pub fn apply(c: &mut StoredContact, v: &ValidContact, overwrite: bool) {
-    merge_as(&mut c.external_id, &v.external_id, overwrite, |x| x.as_str().to_owned());
+    merge_as(&mut c.external_id, &v.external_id, overwrite, |x| {
+        x.as_str().to_owned()
+    });
     merge_as(&mut c.phone, &v.phone, overwrite, |x| x.as_str().to_owned());
     merge_as(&mut c.email, &v.email, overwrite, |x| x.as_str().to_owned());
     merge(&mut c.first_name, &v.first_name, overwrite);
@@ -182,7 +184,9 @@ pub fn apply(c: &mut StoredContact, v: &ValidContact, overwrite: bool) {
     merge(&mut c.full_name, &v.full_name, overwrite);
     merge(&mut c.occupation, &v.occupation, overwrite);
     merge(&mut c.preferred_channel, &v.preferred_channel, overwrite);
-    merge_as(&mut c.gender, &v.gender, overwrite, |g| g.as_str().to_owned());
+    merge_as(&mut c.gender, &v.gender, overwrite, |g| {
+        g.as_str().to_owned()
+    });
     merge(&mut c.birthday, &v.birthday, overwrite);
     merge(&mut c.address, &v.address, overwrite);
     merge(&mut c.city, &v.city, overwrite);
@@ -262,7 +266,10 @@ pub fn plan(
                 vec![RowIssue::new(
                     key_kind.api_name(),
                     ErrorCode::DuplicateInFile,
-                    format!("another row of this import has the same {} {key}", key_kind.api_name()),
+                    format!(
+                        "another row of this import has the same {} {key}",
+                        key_kind.api_name()
+                    ),
                 )],
             ));
             continue;
@@ -272,15 +279,17 @@ pub fn plan(
             _ => set.holder(key_kind, key),
         };
         let result = match (options.mode, matched) {
-            (_, Some(i)) if set.contacts[i].deleted_at.is_some() && !options.restore_deleted => skipped(
-                row.index,
-                Some(set.contacts[i].id),
-                RowIssue::new(
-                    key_kind.api_name(),
-                    ErrorCode::DeletedContact,
-                    "the matching contact is deleted; send restoreDeleted: true to restore it",
-                ),
-            ),
+            (_, Some(i)) if set.contacts[i].deleted_at.is_some() && !options.restore_deleted => {
+                skipped(
+                    row.index,
+                    Some(set.contacts[i].id),
+                    RowIssue::new(
+                        key_kind.api_name(),
+                        ErrorCode::DeletedContact,
+                        "the matching contact is deleted; send restoreDeleted: true to restore it",
+                    ),
+                )
+            }
             (Mode::InsertOnly, Some(i)) => skipped(
                 row.index,
                 Some(set.contacts[i].id),
@@ -409,17 +418,33 @@ mod tests {
                 row(0, json!({"phone": "+212612345678", "firstName": "A"})),
                 row(1, json!({"phone": "+212612345679"})),
             ];
-            let plan = plan(rows, vec![stored(1, "+212612345678", None)], &options(mode), ids());
+            let plan = plan(
+                rows,
+                vec![stored(1, "+212612345678", None)],
+                &options(mode),
+                ids(),
+            );
             assert_eq!(statuses(&plan), expected, "{mode:?}");
         }
     }
 
     #[test]
     fn create_all_never_matches_and_keeps_identifiers_unique() {
-        let rows = vec![row(0, json!({"phone": "+212612345678"})), row(1, json!({"phone": "+212612345670"}))];
-        let plan = plan(rows, vec![stored(1, "+212612345678", None)], &options(Mode::CreateAll), ids());
+        let rows = vec![
+            row(0, json!({"phone": "+212612345678"})),
+            row(1, json!({"phone": "+212612345670"})),
+        ];
+        let plan = plan(
+            rows,
+            vec![stored(1, "+212612345678", None)],
+            &options(Mode::CreateAll),
+            ids(),
+        );
         assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Created]);
-        assert_eq!(plan.outcomes[0].errors[0].code, ErrorCode::IdentifierConflict);
+        assert_eq!(
+            plan.outcomes[0].errors[0].code,
+            ErrorCode::IdentifierConflict
+        );
         assert_eq!(plan.inserts.len(), 1);
     }
 
@@ -427,7 +452,10 @@ mod tests {
     fn overwrite_false_fills_only_empty_fields_and_never_clears() {
         let mut existing = stored(1, "+212612345678", None);
         existing.occupation = Some("nurse".into());
-        let rows = vec![row(0, json!({"phone": "+212612345678", "firstName": "New", "lastName": "Filled", "occupation": null}))];
+        let rows = vec![row(
+            0,
+            json!({"phone": "+212612345678", "firstName": "New", "lastName": "Filled", "occupation": null}),
+        )];
         let opts = ImportOptions {
             overwrite: false,
             ..ImportOptions::default()
@@ -442,8 +470,14 @@ mod tests {
     #[test]
     fn a_second_row_cannot_take_an_identifier_the_first_row_claimed() {
         let rows = vec![
-            row(0, json!({"phone": "+212612345678", "email": "a@example.com"})),
-            row(1, json!({"phone": "+212612345679", "email": "a@example.com"})),
+            row(
+                0,
+                json!({"phone": "+212612345678", "email": "a@example.com"}),
+            ),
+            row(
+                1,
+                json!({"phone": "+212612345679", "email": "a@example.com"}),
+            ),
         ];
         let plan = plan(rows, vec![], &options(Mode::Upsert), ids());
         assert_eq!(statuses(&plan), [RowStatus::Created, RowStatus::Failed]);
@@ -458,7 +492,10 @@ mod tests {
         let rows = || vec![row(0, json!({"phone": "+212612345678"}))];
         let skipped = plan(rows(), vec![deleted.clone()], &options(Mode::Upsert), ids());
         assert_eq!(statuses(&skipped), [RowStatus::Skipped]);
-        assert_eq!(skipped.outcomes[0].warnings[0].code, ErrorCode::DeletedContact);
+        assert_eq!(
+            skipped.outcomes[0].warnings[0].code,
+            ErrorCode::DeletedContact
+        );
         assert!(skipped.updates.is_empty());
         let opts = ImportOptions {
             restore_deleted: true,

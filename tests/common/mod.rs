@@ -47,7 +47,9 @@ pub async fn test_settings() -> Settings {
     }
     let db_name = format!("ci_test_{}", Uuid::new_v4().simple());
     let admin = admin_url();
-    let admin_pool = store::connect(&admin, 1).await.expect("connect to the admin database");
+    let admin_pool = store::connect(&admin, 1)
+        .await
+        .expect("connect to the admin database");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
         .execute(&admin_pool)
         .await
@@ -71,7 +73,14 @@ pub async fn test_settings() -> Settings {
 
 /// The whole service (API, relay, workers).
 pub async fn spawn_app() -> TestApp {
-    spawn_with(test_settings().await, Roles { api: true, workers: true }).await
+    spawn_with(
+        test_settings().await,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await
 }
 
 /// The service with given settings and roles.
@@ -82,9 +91,13 @@ pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let running = startup::start(settings.clone(), roles).await.expect("start the service");
+    let running = startup::start(settings.clone(), roles)
+        .await
+        .expect("start the service");
     let addr = running.addr.expect("the API listens");
-    let pool = store::connect(&settings.database_url, 4).await.expect("connect to the test database");
+    let pool = store::connect(&settings.database_url, 4)
+        .await
+        .expect("connect to the test database");
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
@@ -98,7 +111,10 @@ pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
 impl TestApp {
     /// Creates a tenant; returns its API key.
     pub async fn tenant(&self, name: &str) -> String {
-        store::tenants::create(&self.pool, name).await.expect("create tenant").api_key
+        store::tenants::create(&self.pool, name)
+            .await
+            .expect("create tenant")
+            .api_key
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -136,7 +152,10 @@ impl TestApp {
         let status = response.status();
         let answer: Value = response.json().await.expect("JSON body");
         assert_eq!(status, 202, "intake answered {answer}");
-        answer["asyncSessionId"].as_str().expect("asyncSessionId").to_owned()
+        answer["asyncSessionId"]
+            .as_str()
+            .expect("asyncSessionId")
+            .to_owned()
     }
 
     /// Polls the import's status until it is final (bounded: 120 s).
@@ -145,8 +164,12 @@ impl TestApp {
         loop {
             let status = self.get_json(key, &format!("/api/v1/imports/{id}")).await;
             match status["status"].as_str() {
-                Some("completed" | "completedWithErrors" | "failed" | "cancelled") => return status,
-                _ if tokio::time::Instant::now() > deadline => panic!("import {id} did not finish: {status}"),
+                Some("completed" | "completedWithErrors" | "failed" | "cancelled") => {
+                    return status;
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    panic!("import {id} did not finish: {status}")
+                }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -165,7 +188,10 @@ impl TestApp {
         loop {
             let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
             let page = self
-                .get_json(key, &format!("/api/v1/imports/{id}/rows?limit=1000{query}{cursor}"))
+                .get_json(
+                    key,
+                    &format!("/api/v1/imports/{id}/rows?limit=1000{query}{cursor}"),
+                )
                 .await;
             rows.extend(page["rows"].as_array().expect("rows").iter().cloned());
             match page["nextAfter"].as_i64() {
@@ -177,7 +203,12 @@ impl TestApp {
 
     /// The contact holding this phone, if any.
     pub async fn contact_by(&self, key: &str, query: &str) -> Option<Value> {
-        let page = self.get_json(key, &format!("/api/v1/contacts?{query}&includeDeleted=true")).await;
+        let page = self
+            .get_json(
+                key,
+                &format!("/api/v1/contacts?{query}&includeDeleted=true"),
+            )
+            .await;
         page["data"].as_array().and_then(|d| d.first().cloned())
     }
 
@@ -187,7 +218,8 @@ impl TestApp {
             running.stop().await;
         }
         self.pool.close().await;
-        if let Ok(connection) = contact_import::broker::connect(&self.settings.amqp_url, "test cleanup").await
+        if let Ok(connection) =
+            contact_import::broker::connect(&self.settings.amqp_url, "test cleanup").await
             && let Ok(channel) = connection.create_channel().await
         {
             let topology = contact_import::broker::Topology::new(&self.settings.queue_prefix);
@@ -197,7 +229,10 @@ impl TestApp {
                     .await;
             }
             let _ = channel
-                .exchange_delete(topology.dead_letter_exchange().as_str().into(), Default::default())
+                .exchange_delete(
+                    topology.dead_letter_exchange().as_str().into(),
+                    Default::default(),
+                )
                 .await;
             let _ = connection.close(200, "bye".into()).await;
         }

@@ -1,0 +1,289 @@
+//! Row validation, the pure step of an import: one raw contact (a JSON object from the intake, or a
+//! CSV row converted to the same flat shape) becomes a `ValidContact` or the list of ALL its row
+//! errors. No I/O; every checked value is a newtype that only its parser can build.
+//!
+//! Text limits, in characters, counted after trimming (beyond them: `too_long`):
+//! names, `fullName`, `occupation`, `city`, `state` 255 · `address` 1000 · `zip` 32 ·
+//! `preferredChannel` 32 · `externalId` 255 · `email` 254 · custom string attribute 2000.
+//! Any text holding NUL or another C0 control character (tab, LF and CR excepted) is `invalid_value`.
+
+mod attributes;
+mod contact;
+mod date;
+mod email;
+mod identifiers;
+mod phone;
+mod text;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use attributes::{FieldKind, attribute_names, check_field_name};
+pub use contact::{Gender, validate_contact};
+pub use email::{Email, normalize_email};
+pub use identifiers::{ExternalId, dedupe_key};
+pub use phone::{Phone, normalize_phone, parse_region};
+
+/// Longest first name, last name, full name, occupation, city or state.
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest street address.
+pub const MAX_ADDRESS_CHARS: usize = 1000;
+/// Longest postal code.
+pub const MAX_ZIP_CHARS: usize = 32;
+/// Longest preferred channel.
+pub const MAX_PREFERRED_CHANNEL_CHARS: usize = 32;
+/// Longest external id.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest value of a custom attribute of type string.
+pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 2000;
+
+/// The identifier rows are matched on (`dedupeOn`, or the CSV option `identifier`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DedupeOn {
+    Phone,
+    Email,
+    ExternalId,
+}
+
+impl DedupeOn {
+    /// Reads the API spelling: `phone`, `email` or `externalId` (exact).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "phone" => Some(Self::Phone),
+            "email" => Some(Self::Email),
+            "externalId" => Some(Self::ExternalId),
+            _ => None,
+        }
+    }
+
+    /// The identifier's field name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::ExternalId => "externalId",
+        }
+    }
+}
+
+/// Row error and warning codes (API.md); serialised as snake_case strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidPhone,
+    InvalidEmail,
+    InvalidDate,
+    InvalidValue,
+    TooLong,
+    MissingIdentifier,
+    UnknownField,
+    DuplicateInFile,
+    AmbiguousMatch,
+    IdentifierConflict,
+    DeletedContact,
+    InvalidRow,
+    AlreadyExists,
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The code as written in row results, e.g. `invalid_phone`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidPhone => "invalid_phone",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidDate => "invalid_date",
+            Self::InvalidValue => "invalid_value",
+            Self::TooLong => "too_long",
+            Self::MissingIdentifier => "missing_identifier",
+            Self::UnknownField => "unknown_field",
+            Self::DuplicateInFile => "duplicate_in_file",
+            Self::AmbiguousMatch => "ambiguous_match",
+            Self::IdentifierConflict => "identifier_conflict",
+            Self::DeletedContact => "deleted_contact",
+            Self::InvalidRow => "invalid_row",
+            Self::AlreadyExists => "already_exists",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+/// One `{field, code, message}` entry of a row's errors or warnings.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RowIssue {
+    pub field: String,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RowIssue {
+    /// An issue on `field` (its flat API name, `""` for the whole row).
+    pub fn new(field: impl Into<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a request says about one field: absent (leave as is), null (clear), or a value.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// The value, when one was sent.
+    pub fn as_set(&self) -> Option<&T> {
+        match self {
+            Self::Set(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The value, when one was sent, by value.
+    pub fn into_set(self) -> Option<T> {
+        match self {
+            Self::Set(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// True when the row did not mention the field.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Self::Absent)
+    }
+
+    /// True when the row asked to clear the field.
+    pub fn is_clear(&self) -> bool {
+        matches!(self, Self::Clear)
+    }
+
+    /// Converts the value, keeping absent and clear as they are.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Self::Absent => Patch::Absent,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(f(value)),
+        }
+    }
+}
+
+/// A contact whose every field has been checked and normalised.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ValidContact {
+    pub external_id: Patch<ExternalId>,
+    pub phone: Patch<Phone>,
+    pub email: Patch<Email>,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub full_name: Patch<String>,
+    pub occupation: Patch<String>,
+    pub preferred_channel: Patch<String>,
+    pub gender: Patch<Gender>,
+    pub birthday: Patch<time::Date>,
+    pub address: Patch<String>,
+    pub city: Patch<String>,
+    pub state: Patch<String>,
+    pub zip: Patch<String>,
+    /// Only the attributes the row sent, already converted to their stored JSON form.
+    pub custom_attributes: BTreeMap<String, Patch<serde_json::Value>>,
+}
+
+impl ValidContact {
+    /// The normalised identifier the row is matched on.
+    pub fn dedupe_key(&self, on: DedupeOn) -> Option<&str> {
+        match on {
+            DedupeOn::Phone => self.phone.as_set().map(Phone::as_str),
+            DedupeOn::Email => self.email.as_set().map(Email::as_str),
+            DedupeOn::ExternalId => self.external_id.as_set().map(ExternalId::as_str),
+        }
+    }
+}
+
+/// Everything validation needs besides the row.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub dedupe_on: DedupeOn,
+    /// Region for phones written without country code, already checked with `parse_region`.
+    pub default_region: Option<&'a str>,
+    /// The tenant's custom fields, by name.
+    pub fields: &'a HashMap<String, FieldKind>,
+    /// Today's date, for birthdays in the future.
+    pub today: time::Date,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_on_reads_and_writes_the_api_names() {
+        let cases = [
+            ("phone", Some(DedupeOn::Phone)),
+            ("email", Some(DedupeOn::Email)),
+            ("externalId", Some(DedupeOn::ExternalId)),
+            ("external_id", None),
+            ("Phone", None),
+            ("", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(DedupeOn::parse(input), expected, "{input:?}");
+            if let Some(on) = expected {
+                assert_eq!(on.as_str(), input);
+                assert_eq!(serde_json::to_value(on).unwrap(), input);
+            }
+        }
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_snake_case_names() {
+        let codes = [
+            ErrorCode::InvalidPhone,
+            ErrorCode::InvalidEmail,
+            ErrorCode::InvalidDate,
+            ErrorCode::InvalidValue,
+            ErrorCode::TooLong,
+            ErrorCode::MissingIdentifier,
+            ErrorCode::UnknownField,
+            ErrorCode::DuplicateInFile,
+            ErrorCode::AmbiguousMatch,
+            ErrorCode::IdentifierConflict,
+            ErrorCode::DeletedContact,
+            ErrorCode::InvalidRow,
+            ErrorCode::AlreadyExists,
+            ErrorCode::NotFound,
+        ];
+        for code in codes {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            let back: ErrorCode = serde_json::from_value(code.as_str().into()).unwrap();
+            assert_eq!(back, code);
+        }
+        let issue = RowIssue::new("phone", ErrorCode::InvalidPhone, "bad");
+        assert_eq!(
+            serde_json::to_value(&issue).unwrap(),
+            serde_json::json!({"field": "phone", "code": "invalid_phone", "message": "bad"})
+        );
+    }
+
+    #[test]
+    fn patch_helpers() {
+        let cases: [(Patch<u8>, Option<u8>, bool, bool); 3] = [
+            (Patch::Absent, None, true, false),
+            (Patch::Clear, None, false, true),
+            (Patch::Set(7), Some(7), false, false),
+        ];
+        for (patch, set, absent, clear) in cases {
+            assert_eq!(patch.as_set().copied(), set);
+            assert_eq!(patch.is_absent(), absent);
+            assert_eq!(patch.is_clear(), clear);
+            assert_eq!(patch.clone().map(u16::from).into_set(), set.map(u16::from));
+        }
+    }
+}
