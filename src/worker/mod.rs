@@ -84,12 +84,14 @@ impl From<sqlx::Error> for BatchError {
     }
 }
 
-/// Applies a batch, retrying transient failures in place with exponential back-off and jitter.
+/// Applies a batch, retrying transient failures in place with exponential back-off and jitter
+/// for about a minute: a short database outage is ridden out while holding the message, so it
+/// does not use up the broker's delivery limit and dead-letter healthy batches.
 pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(20))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(6)
+        .with_max_delay(Duration::from_secs(10))
+        .with_max_times(12)
         .with_jitter();
     (|| apply_batch(pool, batch))
         .retry(backoff)
