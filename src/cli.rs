@@ -3,6 +3,7 @@
 
 use crate::settings::Settings;
 use crate::startup::{self, Roles};
+use crate::worker::dead;
 use crate::{store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,38 @@ enum Command {
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Dead batches: list them, or send them through the pipeline again.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead batches, oldest first, one JSON object per line.
+    List {
+        /// Only the batches of this import.
+        #[arg(long = "import")]
+        import_id: Option<uuid::Uuid>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Replay dead batches: their failed results are taken back and they are published again.
+    Replay {
+        /// Only the batches of this import.
+        #[arg(
+            long = "import",
+            conflicts_with = "all",
+            required_unless_present = "all"
+        )]
+        import_id: Option<uuid::Uuid>,
+        /// Every dead batch.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        settings: Settings,
     },
 }
 
@@ -99,34 +132,15 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Migrate(s) => {
-            telemetry::init(s.log_format);
-            let pool = store::connect(&s.database_url, 2).await.with_context(|| {
-                format!(
-                    "cannot connect to PostgreSQL at {}",
-                    s.database_url_redacted()
-                )
-            })?;
-            store::migrate(&pool)
-                .await
-                .context("cannot apply migrations")?;
+            open(&s).await?;
             println!("migrations applied");
             Ok(())
         }
+        Command::Dlq { command } => dlq(command).await,
         Command::Tenant {
             command: TenantCommand::Create { name, settings },
         } => {
-            telemetry::init(settings.log_format);
-            let pool = store::connect(&settings.database_url, 2)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot connect to PostgreSQL at {}",
-                        settings.database_url_redacted()
-                    )
-                })?;
-            store::migrate(&pool)
-                .await
-                .context("cannot apply migrations")?;
+            let pool = open(&settings).await?;
             let created = store::tenants::create(&pool, &name).await?;
             println!(
                 "tenant created: {} ({})",
@@ -134,6 +148,51 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             );
             println!("signing secret: {}", created.signing_secret);
             println!("{}", created.api_key);
+            Ok(())
+        }
+    }
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
+    telemetry::init(settings.log_format);
+    let pool = store::connect(&settings.database_url, 2)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {}",
+                settings.database_url_redacted()
+            )
+        })?;
+    store::migrate(&pool)
+        .await
+        .context("cannot apply migrations")?;
+    Ok(pool)
+}
+
+async fn dlq(command: DlqCommand) -> anyhow::Result<()> {
+    match command {
+        DlqCommand::List {
+            import_id,
+            settings,
+        } => {
+            let pool = open(&settings).await?;
+            let dead = dead::list(&pool, import_id).await?;
+            for batch in &dead {
+                println!("{}", serde_json::to_string(batch)?);
+            }
+            eprintln!("{} dead batch(es)", dead.len());
+            Ok(())
+        }
+        DlqCommand::Replay {
+            import_id,
+            all: _,
+            settings,
+        } => {
+            let pool = open(&settings).await?;
+            let replayed = dead::replay(&pool, import_id).await?;
+            println!(
+                "{replayed} dead batch(es) put back in the outbox; a running relay publishes them"
+            );
             Ok(())
         }
     }

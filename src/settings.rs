@@ -64,6 +64,11 @@ pub struct Settings {
     #[arg(long, env = "RELAY_POLL_MS", default_value_t = 1000)]
     pub relay_poll_ms: u64,
 
+    /// Seconds after which a published batch that is still pending, while the queue is empty,
+    /// counts as lost and is published again.
+    #[arg(long, env = "REPUBLISH_AFTER_SECS", default_value_t = 60)]
+    pub republish_after_secs: u64,
+
     /// Seconds that in-flight batches get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -5,6 +5,7 @@
 use crate::api::{self, AppState};
 use crate::broker::Topology;
 use crate::broker::consumer::Workers;
+use crate::broker::dead_letters::DeadLetters;
 use crate::broker::relay::Relay;
 use crate::settings::Settings;
 use crate::store;
@@ -62,8 +63,15 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             poll: settings.relay_poll(),
             broker_up: broker_up.clone(),
             wake: relay_wake.clone(),
+            republish_after: Duration::from_secs(settings.republish_after_secs),
         };
         tasks.spawn(relay.run(shutdown_rx.clone()));
+        let dead_letters = DeadLetters {
+            pool: pool.clone(),
+            amqp_url: settings.amqp_url.clone(),
+            topology: topology.clone(),
+        };
+        tasks.spawn(dead_letters.run(shutdown_rx.clone()));
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

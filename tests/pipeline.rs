@@ -951,3 +951,161 @@ async fn health_and_readiness_report_the_dependencies() {
     }
     app.finish().await;
 }
+
+async fn start_workers(app: &TestApp) -> contact_import::startup::Running {
+    contact_import::startup::start(
+        app.settings.clone(),
+        Roles {
+            api: false,
+            workers: true,
+        },
+    )
+    .await
+    .expect("start workers")
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrives_it() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 2;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: false,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 4)})).await;
+    // Batch 1's stored payload is damaged: no delivery can ever apply it.
+    let original: Vec<u8> =
+        sqlx::query_scalar("SELECT payload FROM import_batches WHERE batch_no = 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE import_batches SET payload = 'not json' WHERE batch_no = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let workers = start_workers(&app).await;
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completedWithErrors", "{status}");
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_counters_add_up(&status);
+    let failed = app.all_rows(&key, &id, "&status=failed").await;
+    assert_eq!(
+        failed
+            .iter()
+            .map(|r| r["index"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(codes(&failed[0], "errors"), ["batch_failed"]);
+    assert!(
+        failed[0]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payload"),
+        "{}",
+        failed[0]
+    );
+    let dead = contact_import::worker::dead::list(&app.pool, None)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].batch_no, 1);
+
+    // The operator repairs the cause and replays: the rows are applied, the counts taken back.
+    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = 1")
+        .bind(&original)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        contact_import::worker::dead::replay(&app.pool, None)
+            .await
+            .unwrap(),
+        1
+    );
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(4), Some(0))
+    );
+    assert_counters_add_up(&status);
+    assert_eq!(app.all_rows(&key, &id, "").await.len(), 4);
+    assert!(
+        contact_import::worker::dead::list(&app.pool, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    workers.stop().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes() {
+    use lapin::BasicProperties;
+    use lapin::options::BasicPublishOptions;
+    // No workers: the batch sits in the queue until the "broker" dead-letters it.
+    let app = spawn_with(
+        test_settings().await,
+        Roles {
+            api: true,
+            workers: false,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 3)})).await;
+    let batch = pending_batches(&app).await[0];
+    let topology = contact_import::broker::Topology::new(&app.settings.queue_prefix);
+    let connection = contact_import::broker::connect(&app.settings.amqp_url, "test")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    topology.declare(&channel).await.unwrap();
+    let body = serde_json::to_vec(&batch).unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            topology.dead_letters().as_str().into(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["failed"], 3);
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    assert!(
+        rows.iter().all(|r| codes(r, "errors") == ["batch_failed"]),
+        "{rows:?}"
+    );
+
+    // Replayed with workers running, the same batch is applied; the stale message already in
+    // the queue finds it done and changes nothing.
+    contact_import::worker::dead::replay(&app.pool, Some(batch.import_id))
+        .await
+        .unwrap();
+    let workers = start_workers(&app).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"], 3);
+    assert_counters_add_up(&status);
+    let _ = connection.close(200, "bye".into()).await;
+    workers.stop().await;
+    app.finish().await;
+}

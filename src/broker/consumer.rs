@@ -2,15 +2,14 @@
 //! time and decide ack or nack from its `BatchOutcome` in one place. A consumer stream that
 //! ends or errors means the channel or connection is gone: the whole session is rebuilt.
 
-use super::{BrokerError, Topology, connect, reconnect_backoff, timed};
-use crate::worker::{self, BatchError, BatchOutcome, BatchRef};
+use super::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
+use crate::worker::{self, BatchError, BatchOutcome, BatchRef, dead};
 use futures_util::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -26,21 +25,12 @@ pub struct Workers {
 
 impl Workers {
     /// Consumes until `shutdown` turns true; in-flight batches finish first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = reconnect_backoff();
-        while !*shutdown.borrow() {
-            match self.session(&shutdown).await {
-                Ok(()) => break,
-                Err(e) => {
-                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "workers lost the broker; reconnecting");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }
-        }
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        supervise("workers", shutdown, |shutdown| {
+            let this = self.clone();
+            async move { this.session(&shutdown).await }
+        })
+        .await;
         tracing::info!("workers stopped");
     }
 
@@ -137,37 +127,43 @@ impl Workers {
                 return Ok(());
             }
         };
+        let deliveries = delivery_count(&delivery) + 1;
         let outcome = worker::run_batch(&self.pool, batch).await;
-        let acked = match outcome {
-            Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => {
-                timed("ack", delivery.ack(BasicAckOptions::default())).await?
-            }
+        let done = match outcome {
+            Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => true,
             Ok(BatchOutcome::Unknown) => {
                 tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, "message for a batch that does not exist; dropped");
-                timed("ack", delivery.ack(BasicAckOptions::default())).await?
+                true
             }
-            Err(BatchError::Transient(e)) => {
-                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch failed for now; returning it to the queue");
-                timed(
-                    "nack",
-                    delivery.nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    }),
-                )
-                .await?
+            Err(BatchError::Transient(e)) if deliveries < i64::from(DELIVERY_LIMIT) => {
+                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, deliveries, error = %e, "batch failed for now; returning it to the queue");
+                false
             }
-            Err(BatchError::Fatal(e)) => {
-                tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch cannot be applied; dead-lettering it");
-                timed(
-                    "nack",
-                    delivery.nack(BasicNackOptions {
-                        requeue: false,
-                        ..BasicNackOptions::default()
-                    }),
-                )
-                .await?
+            Err(e) => {
+                let reason = format!("{e} (delivery {deliveries} of at most {DELIVERY_LIMIT})");
+                // Recorded in the database, then acked. If even that fails the message goes
+                // back, and past the delivery limit the broker dead-letters it to the DLQ,
+                // whose consumer records it.
+                match dead::mark_dead(&self.pool, batch, &reason).await {
+                    Ok(_) => true,
+                    Err(db) => {
+                        tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %db, "could not record a dead batch; returning it to the queue");
+                        false
+                    }
+                }
             }
+        };
+        let acked = if done {
+            timed("ack", delivery.ack(BasicAckOptions::default())).await?
+        } else {
+            timed(
+                "nack",
+                delivery.nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                }),
+            )
+            .await?
         };
         if !acked {
             // The channel is gone: the broker redelivers, and the done-marker makes that harmless.
@@ -176,5 +172,23 @@ impl Workers {
             ));
         }
         Ok(())
+    }
+}
+
+/// Earlier deliveries of this message, as the quorum queue counts them (`x-delivery-count`).
+pub fn delivery_count(delivery: &Delivery) -> i64 {
+    use lapin::types::AMQPValue;
+    let Some(headers) = delivery.properties.headers() else {
+        return 0;
+    };
+    match headers.inner().get("x-delivery-count") {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortUInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortShortUInt(n)) => i64::from(*n),
+        _ => 0,
     }
 }

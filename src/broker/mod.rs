@@ -3,12 +3,14 @@
 //! runs batches. Every process re-declares the topology on every (re)connect.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod relay;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How long any single broker operation may take before it counts as failed.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -154,7 +156,7 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
 }
 
 /// Exponential back-off with jitter for reconnect loops, capped at 30 s, never giving up.
-pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+fn reconnect_backoff() -> impl Iterator<Item = Duration> {
     use backon::BackoffBuilder;
     backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
@@ -162,4 +164,35 @@ pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
         .with_jitter()
         .without_max_times()
         .build()
+}
+
+/// Runs `session` until it returns `Ok` (a clean stop) or `shutdown` turns true; after an
+/// error, logs it and starts a new session after an exponential back-off with jitter. The
+/// back-off starts over after a session that ran for a while.
+pub async fn supervise<F, Fut>(
+    what: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+    mut session: F,
+) where
+    F: FnMut(watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = Result<(), BrokerError>>,
+{
+    let mut backoff = reconnect_backoff();
+    while !*shutdown.borrow() {
+        let started = Instant::now();
+        match session(shutdown.clone()).await {
+            Ok(()) => break,
+            Err(e) => {
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = reconnect_backoff();
+                }
+                let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} lost its connection; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
 }

@@ -3,17 +3,18 @@
 //! transaction that selected it. A crash between publish and mark re-publishes the batch
 //! later; the worker's done-marker makes that duplicate harmless.
 
-use super::{BrokerError, Topology, connect, reconnect_backoff, timed};
+use super::{BrokerError, Topology, connect, supervise, timed};
 use crate::intake::OUTBOX_CHANNEL;
 use crate::worker::BatchRef;
 use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
@@ -28,26 +29,31 @@ pub struct Relay {
     pub poll: Duration,
     pub broker_up: Arc<AtomicBool>,
     pub wake: Arc<Notify>,
+    /// A batch published this long ago and still pending, with the queue empty, is lost.
+    pub republish_after: Duration,
+}
+
+/// How often the relay looks for lost batches.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener.listen(OUTBOX_CHANNEL).await.ok()?;
+    Some(listener)
 }
 
 impl Relay {
-    /// Runs until `shutdown` turns true, reconnecting with back-off after any failure.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = reconnect_backoff();
-        while !*shutdown.borrow() {
-            match self.session(&mut shutdown).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.broker_up.store(false, Ordering::Relaxed);
-                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "outbox relay lost its connection; reconnecting");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
+    /// Runs until `shutdown` turns true, reconnecting with back-off after any broker failure.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        supervise("outbox relay", shutdown, |mut shutdown| {
+            let this = &self;
+            async move {
+                let result = this.session(&mut shutdown).await;
+                this.broker_up.store(false, Ordering::Relaxed);
+                result
             }
-        }
+        })
+        .await;
         self.broker_up.store(false, Ordering::Relaxed);
     }
 
@@ -62,21 +68,32 @@ impl Relay {
         .await?;
         self.broker_up.store(true, Ordering::Relaxed);
         tracing::info!("outbox relay connected");
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen(OUTBOX_CHANNEL).await {
-                Ok(()) => Some(l),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
+        let mut listener = listen(&self.pool).await;
+        let mut last_sweep = Instant::now();
         loop {
             if *shutdown.borrow() {
                 let _ = connection.close(200, "shutdown".into()).await;
                 return Ok(());
             }
-            let published = self.publish_page(&channel).await?;
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = Instant::now();
+                self.sweep_lost(&channel).await?;
+            }
+            let published = match self.publish_page(&channel).await {
+                Ok(n) => n,
+                // The database is away: keep the broker connection, try again shortly.
+                Err(BrokerError::Database(e)) => {
+                    tracing::warn!(error = %e, "outbox relay cannot reach the database; retrying");
+                    listener = None;
+                    0
+                }
+                Err(e) => return Err(e),
+            };
             if published as i64 == PAGE {
                 continue;
+            }
+            if listener.is_none() {
+                listener = listen(&self.pool).await;
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -94,6 +111,47 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// Finds batches whose message was lost (published long ago, still pending, not being
+    /// worked on, and nothing waiting in the queue) and puts them back in the outbox.
+    async fn sweep_lost(&self, channel: &Channel) -> Result<(), BrokerError> {
+        let queue = timed(
+            "inspect queue",
+            channel.queue_declare(
+                self.topology.batches().as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            ),
+        )
+        .await?;
+        if queue.message_count() > 0 {
+            return Ok(());
+        }
+        let result = sqlx::query(
+            "UPDATE import_batches SET published_at = NULL
+             WHERE (import_id, batch_no) IN (
+                 SELECT import_id, batch_no FROM import_batches
+                 WHERE state = 'pending' AND published_at < now() - make_interval(secs => $1)
+                 LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(self.republish_after.as_secs_f64())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() > 0 => {
+                tracing::warn!(
+                    batches = r.rows_affected(),
+                    "batches published long ago were never applied; publishing them again"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox sweep could not reach the database"),
+        }
+        Ok(())
     }
 
     /// Publishes one page of unpublished batches; returns how many were confirmed.

@@ -86,6 +86,8 @@ pub enum ErrorCode {
     InvalidRow,
     AlreadyExists,
     NotFound,
+    /// The row's whole batch could not be applied (dead-lettered); not a problem of the row.
+    BatchFailed,
 }
 
 impl ErrorCode {
@@ -106,6 +108,7 @@ impl ErrorCode {
             Self::InvalidRow => "invalid_row",
             Self::AlreadyExists => "already_exists",
             Self::NotFound => "not_found",
+            Self::BatchFailed => "batch_failed",
         }
     }
 }
@@ -259,6 +262,7 @@ mod tests {
             ErrorCode::InvalidRow,
             ErrorCode::AlreadyExists,
             ErrorCode::NotFound,
+            ErrorCode::BatchFailed,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

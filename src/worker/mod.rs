@@ -3,7 +3,9 @@
 //! counters, mark the batch done, commit. The broker message is acked only after that
 //! commit, so a redelivered or duplicated message finds the batch done and changes nothing.
 
+pub mod dead;
 pub mod plan;
+pub mod progress;
 
 use crate::import::{ImportOptions, RowStatus};
 use crate::store::{self, contacts};
@@ -58,7 +60,8 @@ impl Counts {
         c
     }
 
-    fn total(self) -> i32 {
+    /// Rows counted.
+    pub fn total(self) -> i32 {
         self.created + self.updated + self.skipped + self.failed
     }
 }
@@ -274,29 +277,7 @@ async fn write_plan(
     .await?;
 
     let counts = Counts::of(&plan.outcomes);
-    sqlx::query(
-        "UPDATE imports SET
-             processed_rows = processed_rows + $3,
-             created = created + $4, updated = updated + $5, skipped = skipped + $6, failed = failed + $7,
-             batches_done = batches_done + 1,
-             started_at = COALESCE(started_at, now()),
-             status = CASE
-                 WHEN status IN ('cancelled', 'failed') THEN status
-                 WHEN batches_done + 1 < batch_count THEN 'processing'
-                 WHEN failed + $7 > 0 THEN 'completedWithErrors'
-                 ELSE 'completed' END,
-             finished_at = CASE WHEN batches_done + 1 >= batch_count THEN now() ELSE finished_at END
-         WHERE id = $1 AND tenant_id = $2",
-    )
-    .bind(batch.import_id)
-    .bind(tenant_id)
-    .bind(counts.total())
-    .bind(counts.created)
-    .bind(counts.updated)
-    .bind(counts.skipped)
-    .bind(counts.failed)
-    .execute(&mut *conn)
-    .await?;
+    progress::record_batch(&mut *conn, batch.import_id, tenant_id, counts, false).await?;
     sqlx::query(
         "UPDATE import_batches SET state = 'done', done_at = now()
          WHERE import_id = $1 AND batch_no = $2 AND tenant_id = $3",

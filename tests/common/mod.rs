@@ -66,6 +66,7 @@ pub async fn test_settings() -> Settings {
         max_body_bytes: 32 * 1024 * 1024,
         db_max_connections: 8,
         relay_poll_ms: 200,
+        republish_after_secs: 60,
         shutdown_grace_secs: 10,
         log_format: LogFormat::Text,
     }
