@@ -32,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Import a CSV file through a running service: upload, progress, results file.
+    Import(crate::client::ImportArgs),
     /// Dead batches: list them, or send them through the pipeline again.
     Dlq {
         #[command(subcommand)]
@@ -137,6 +139,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dlq { command } => dlq(command).await,
+        Command::Import(args) => crate::client::run(args).await,
         Command::Tenant {
             command: TenantCommand::Create { name, settings },
         } => {

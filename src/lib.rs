@@ -8,6 +8,7 @@
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod import;
 pub mod intake;
 pub mod settings;
