@@ -105,3 +105,28 @@ pub async fn rows(
         .flatten();
     Ok(Json(json!({"rows": rows, "nextAfter": next})))
 }
+
+/// `POST /api/v1/imports/{id}/cancel`: stops what has not started; answers the status.
+pub async fn cancel(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ImportStatus>, ApiError> {
+    use crate::worker::progress::{self, Cancelled};
+    let id = parse_id(&id, "import")?;
+    match progress::cancel(&state.pool, tenant.id, id).await? {
+        Cancelled::NotFound => return Err(ApiError::not_found(format!("no import {id}"))),
+        Cancelled::AlreadyFinal => {
+            return Err(ApiError::conflict(format!(
+                "import {id} has already finished; there is nothing to cancel"
+            )));
+        }
+        Cancelled::Now { skipped_rows } => {
+            tracing::info!(import_id = %id, tenant_id = %tenant.id, skipped_rows, "import cancelled");
+        }
+    }
+    imports::status(&state.pool, tenant.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no import {id}")))
+}

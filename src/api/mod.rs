@@ -7,6 +7,8 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod imports;
+pub mod results;
+pub mod uploads;
 
 use crate::settings::Settings;
 use axum::Router;
@@ -43,9 +45,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/contacts/{id}", get(contacts::get_one))
         .route("/api/v1/fields", post(fields::create).get(fields::list))
-        .route("/api/v1/imports", get(imports::list))
+        .route(
+            "/api/v1/imports",
+            get(imports::list)
+                .post(uploads::create)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/imports/{id}", get(imports::status))
         .route("/api/v1/imports/{id}/rows", get(imports::rows))
+        .route("/api/v1/imports/{id}/cancel", post(imports::cancel))
+        .route(
+            "/api/v1/imports/{id}/results.csv",
+            get(results::results_csv),
+        )
+        .route("/api/v1/imports/{id}/errors.csv", get(results::errors_csv))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

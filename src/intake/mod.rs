@@ -3,6 +3,9 @@
 //! batches (which are also the outbox) and its duplicate rows are written in ONE
 //! transaction. Only after that commit does the client get 202: nothing accepted is lost.
 
+pub mod csv;
+pub mod upload;
+
 use crate::api::error::{ApiError, FieldError};
 use crate::import::{ImportOptions, Mode, Source};
 use crate::validate::{self, DedupeOn};
@@ -49,7 +52,8 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    fn new(id: Uuid, total_rows: i32) -> Self {
+    /// The answer for a stored import.
+    pub fn new(id: Uuid, total_rows: i32) -> Self {
         Self {
             async_session_id: id,
             status: "queued",

@@ -29,11 +29,14 @@ pub struct ImportStatus {
     pub finished_at: Option<OffsetDateTime>,
     #[sqlx(json)]
     pub options: serde_json::Value,
+    /// Why the import failed as a whole, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
     CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
-    created_at, started_at, finished_at, options";
+    created_at, started_at, finished_at, options, error";
 
 /// One import of the tenant.
 pub async fn status(

@@ -88,6 +88,8 @@ pub enum ErrorCode {
     NotFound,
     /// The row's whole batch could not be applied (dead-lettered); not a problem of the row.
     BatchFailed,
+    /// The import was cancelled before the row was applied (a warning; the row is skipped).
+    Cancelled,
 }
 
 impl ErrorCode {
@@ -109,6 +111,7 @@ impl ErrorCode {
             Self::AlreadyExists => "already_exists",
             Self::NotFound => "not_found",
             Self::BatchFailed => "batch_failed",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -263,6 +266,7 @@ mod tests {
             ErrorCode::AlreadyExists,
             ErrorCode::NotFound,
             ErrorCode::BatchFailed,
+            ErrorCode::Cancelled,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

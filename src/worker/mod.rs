@@ -8,8 +8,9 @@ pub mod plan;
 pub mod progress;
 
 use crate::import::{ImportOptions, RowStatus};
+use crate::intake::csv::INVALID_ROW;
 use crate::store::{self, contacts};
-use crate::validate::{self, DedupeOn, Rules};
+use crate::validate::{self, DedupeOn, ErrorCode, RowIssue, Rules};
 use backon::{ExponentialBuilder, Retryable};
 use plan::{Plan, RowInput, RowOutcome};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,7 @@ pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, B
 #[derive(sqlx::FromRow)]
 struct BatchRow {
     state: String,
+    import_status: String,
     tenant_id: Uuid,
     first_row: i32,
     row_count: i32,
@@ -120,7 +122,7 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let batch_row: Option<BatchRow> = sqlx::query_as(
-        "SELECT b.state, b.tenant_id, b.first_row, b.row_count, b.payload, i.options
+        "SELECT b.state, i.status AS import_status, b.tenant_id, b.first_row, b.row_count, b.payload, i.options
          FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
          WHERE b.import_id = $1 AND b.batch_no = $2
          FOR UPDATE OF b",
@@ -157,6 +159,9 @@ async fn apply_rows(
     batch: BatchRef,
     b: &BatchRow,
 ) -> Result<Counts, BatchError> {
+    if b.import_status == "cancelled" {
+        return write_plan(conn, batch, b.tenant_id, &cancelled(b)).await;
+    }
     let options: ImportOptions = serde_json::from_value(b.options.clone())
         .map_err(|e| BatchError::Fatal(format!("import options unreadable: {e}")))?;
     let raw: Vec<serde_json::Value> = match &b.payload {
@@ -194,7 +199,7 @@ async fn apply_rows(
             let index = b.first_row + i as i32;
             RowInput {
                 index,
-                parsed: validate::validate_contact(value, &rules),
+                parsed: validate_row(value, &rules),
                 duplicate: duplicates.binary_search(&index).is_ok(),
             }
         })
@@ -204,6 +209,38 @@ async fn apply_rows(
         contacts::lock_holding(&mut *conn, b.tenant_id, &phones, &emails, &external_ids).await?;
     let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
     write_plan(conn, batch, b.tenant_id, &plan).await
+}
+
+/// Validates one stored row; a CSV record that could not become a contact carries the reason.
+fn validate_row(
+    value: &serde_json::Value,
+    rules: &Rules,
+) -> Result<validate::ValidContact, Vec<RowIssue>> {
+    if let Some(reason) = value.get(INVALID_ROW).and_then(serde_json::Value::as_str) {
+        return Err(vec![RowIssue::new("", ErrorCode::InvalidRow, reason)]);
+    }
+    validate::validate_contact(value, rules)
+}
+
+/// A cancelled import's batch: every row is skipped, and counted.
+fn cancelled(b: &BatchRow) -> Plan {
+    let outcomes = (b.first_row..b.first_row + b.row_count)
+        .map(|index| RowOutcome {
+            index,
+            status: RowStatus::Skipped,
+            contact_id: None,
+            errors: Vec::new(),
+            warnings: vec![RowIssue::new(
+                "",
+                ErrorCode::Cancelled,
+                "the import was cancelled before this row was applied",
+            )],
+        })
+        .collect();
+    Plan {
+        outcomes,
+        ..Plan::default()
+    }
 }
 
 /// Every identifier value the valid rows carry, per kind, for the locking look-up.

@@ -42,3 +42,99 @@ pub async fn record_batch(
     .await?;
     Ok(())
 }
+
+/// What cancelling an import found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Cancelled now; this many rows of batches not yet started were skipped.
+    Now { skipped_rows: i64 },
+    /// It had already finished (or was cancelled before).
+    AlreadyFinal,
+    /// No such import of this tenant.
+    NotFound,
+}
+
+/// Cancels an import: it turns `cancelled`, and every batch no worker has started is done at
+/// once with its rows `skipped` (warning `cancelled`). A batch being applied right now
+/// finishes; the worker skips any batch of a cancelled import that it meets later.
+pub async fn cancel(
+    pool: &sqlx::PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+) -> Result<Cancelled, sqlx::Error> {
+    use crate::validate::{ErrorCode, RowIssue};
+    let mut tx = pool.begin().await?;
+    let updated: Option<(Uuid,)> = sqlx::query_as(
+        "UPDATE imports SET status = 'cancelled'
+         WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'processing') RETURNING id",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if updated.is_none() {
+        let exists: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM imports WHERE id = $1 AND tenant_id = $2")
+                .bind(import_id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Ok(if exists.is_some() {
+            Cancelled::AlreadyFinal
+        } else {
+            Cancelled::NotFound
+        });
+    }
+    let idle: Vec<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT batch_no, first_row, row_count FROM import_batches
+         WHERE import_id = $1 AND tenant_id = $2 AND state = 'pending'
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let batch_nos: Vec<i32> = idle.iter().map(|b| b.0).collect();
+    let rows: i64 = idle.iter().map(|b| i64::from(b.2)).sum();
+    let warning = serde_json::to_string(&[RowIssue::new(
+        "",
+        ErrorCode::Cancelled,
+        "the import was cancelled before this row was applied",
+    )])
+    .unwrap_or_else(|_| "[]".into());
+    sqlx::query(
+        "INSERT INTO row_results (import_id, tenant_id, row_index, status, warnings)
+         SELECT b.import_id, b.tenant_id, g.i, 'skipped', $4::jsonb
+         FROM import_batches b, generate_series(b.first_row, b.first_row + b.row_count - 1) AS g(i)
+         WHERE b.import_id = $1 AND b.tenant_id = $2 AND b.batch_no = ANY($3)",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(&batch_nos)
+    .bind(&warning)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE import_batches SET state = 'done', done_at = now()
+         WHERE import_id = $1 AND tenant_id = $2 AND batch_no = ANY($3)",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(&batch_nos)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE imports SET processed_rows = processed_rows + $3, skipped = skipped + $3,
+             batches_done = batches_done + $4,
+             finished_at = CASE WHEN batches_done + $4 >= batch_count THEN now() ELSE finished_at END
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(rows as i32)
+    .bind(batch_nos.len() as i32)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Cancelled::Now { skipped_rows: rows })
+}

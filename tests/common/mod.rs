@@ -64,6 +64,7 @@ pub async fn test_settings() -> Settings {
         prefetch: 1,
         batch_size: 500,
         max_body_bytes: 32 * 1024 * 1024,
+        max_upload_bytes: 1024 * 1024 * 1024,
         db_max_connections: 8,
         relay_poll_ms: 200,
         republish_after_secs: 60,

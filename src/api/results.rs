@@ -1,0 +1,288 @@
+//! `GET /api/v1/imports/{id}/results.csv` (every row with `import_status` and `errors`) and
+//! `errors.csv` (failed rows only). Streamed a batch at a time, never the whole import in
+//! memory. A cell that a spreadsheet would run as a formula is escaped with a leading `'`.
+
+use super::error::ApiError;
+use super::{AppState, parse_id};
+use crate::store::imports;
+use crate::store::tenants::Tenant;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::Response;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Columns of a JSON import's results file: the flat contact fields.
+const JSON_COLUMNS: [&str; 15] = [
+    "externalId",
+    "phone",
+    "email",
+    "firstName",
+    "lastName",
+    "fullName",
+    "occupation",
+    "preferredChannel",
+    "gender",
+    "birthday",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "customAttributes",
+];
+
+/// `GET /api/v1/imports/{id}/results.csv`.
+pub async fn results_csv(
+    state: State<AppState>,
+    tenant: Tenant,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
+    file(state, tenant, id, false).await
+}
+
+/// `GET /api/v1/imports/{id}/errors.csv`.
+pub async fn errors_csv(
+    state: State<AppState>,
+    tenant: Tenant,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
+    file(state, tenant, id, true).await
+}
+
+async fn file(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    only_failed: bool,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "import")?;
+    let import = imports::status(&state.pool, tenant.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
+    let columns: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT columns FROM imports WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant.id)
+            .fetch_one(&state.pool)
+            .await?;
+    let source = Source {
+        pool: state.pool.clone(),
+        tenant_id: tenant.id,
+        import_id: id,
+        csv: columns.is_some(),
+        only_failed,
+    };
+    let mut header: Vec<String> =
+        columns.unwrap_or_else(|| JSON_COLUMNS.iter().map(|c| (*c).to_owned()).collect());
+    let width = header.len();
+    header.push("import_status".into());
+    header.push("errors".into());
+    let first = encode(std::iter::once(header));
+    let batches = futures_util::stream::unfold(Some(0i32), move |next| {
+        let source = source.clone();
+        async move {
+            let batch_no = next?;
+            match source.batch(batch_no, width).await {
+                Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some(batch_no + 1))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(import_id = %source.import_id, error = %e, "results file cut short");
+                    Some((Err(std::io::Error::other("database error")), None))
+                }
+            }
+        }
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(first) }),
+        batches,
+    );
+    let name = format!(
+        "import-{}-{}.csv",
+        import.id,
+        if only_failed { "errors" } else { "results" }
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        )
+        .body(Body::from_stream(body))
+        .map_err(|_| ApiError::internal())
+}
+
+#[derive(Clone)]
+struct Source {
+    pool: PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    csv: bool,
+    only_failed: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRows {
+    first_row: i32,
+    row_count: i32,
+    raw: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ResultRow {
+    row_index: i32,
+    status: String,
+    errors: Option<Value>,
+    warnings: Option<Value>,
+}
+
+impl Source {
+    /// One batch's lines; `None` past the last batch.
+    async fn batch(&self, batch_no: i32, width: usize) -> Result<Option<Bytes>, sqlx::Error> {
+        let row: Option<StoredRows> = sqlx::query_as(
+            "SELECT first_row, row_count, raw, payload FROM import_batches
+             WHERE import_id = $1 AND tenant_id = $2 AND batch_no = $3",
+        )
+        .bind(self.import_id)
+        .bind(self.tenant_id)
+        .bind(batch_no)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(StoredRows {
+            first_row,
+            row_count,
+            raw,
+            payload,
+        }) = row
+        else {
+            return Ok(None);
+        };
+        let results: Vec<ResultRow> = sqlx::query_as(
+            "SELECT row_index, status, errors, warnings FROM row_results
+             WHERE import_id = $1 AND tenant_id = $2 AND row_index >= $3 AND row_index < $3 + $4",
+        )
+        .bind(self.import_id)
+        .bind(self.tenant_id)
+        .bind(first_row)
+        .bind(row_count)
+        .fetch_all(&self.pool)
+        .await?;
+        let results: HashMap<i32, ResultRow> =
+            results.into_iter().map(|r| (r.row_index, r)).collect();
+        let cells = if self.csv {
+            raw.and_then(|r| serde_json::from_slice::<Vec<Vec<String>>>(&r).ok())
+        } else {
+            payload
+                .and_then(|p| serde_json::from_slice::<Vec<Value>>(&p).ok())
+                .map(|rows| rows.iter().map(json_cells).collect())
+        }
+        .unwrap_or_default();
+        let lines = (0..row_count).filter_map(|i| {
+            let result = results.get(&(first_row + i));
+            let status = result.map_or("pending", |r| r.status.as_str());
+            if self.only_failed && status != "failed" {
+                return None;
+            }
+            let mut line: Vec<String> = cells.get(i as usize).cloned().unwrap_or_default();
+            line.resize(width, String::new());
+            line.push(status.to_owned());
+            line.push(result.map(describe).unwrap_or_default());
+            Some(line)
+        });
+        Ok(Some(encode(lines)))
+    }
+}
+
+/// The flat cells of a JSON contact, in `JSON_COLUMNS` order.
+fn json_cells(contact: &Value) -> Vec<String> {
+    JSON_COLUMNS
+        .iter()
+        .map(|c| match contact.get(*c) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        })
+        .collect()
+}
+
+/// `field: code: message` of every error, then every warning, joined by ` | `.
+fn describe(result: &ResultRow) -> String {
+    let mut parts = Vec::new();
+    for (list, prefix) in [(&result.errors, ""), (&result.warnings, "warning ")] {
+        for issue in list
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = |k: &str| {
+                issue
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let field = text("field");
+            let head = if field.is_empty() {
+                String::new()
+            } else {
+                format!("{field}: ")
+            };
+            parts.push(format!(
+                "{prefix}{head}{}: {}",
+                text("code"),
+                text("message")
+            ));
+        }
+    }
+    parts.join(" | ")
+}
+
+/// A cell a spreadsheet would evaluate (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`,
+/// unless it is plainly a number or a phone number (digits, spaces and `+-().`).
+pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let numeric = cell.chars().any(|c| c.is_ascii_digit())
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'));
+    if risky && !numeric {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+fn encode(lines: impl IntoIterator<Item = Vec<String>>) -> Bytes {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for line in lines {
+        let _ = writer.write_record(line.iter().map(|c| escape_formula(c).into_owned()));
+    }
+    Bytes::from(writer.into_inner().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_formula;
+
+    #[test]
+    fn formulas_are_escaped_and_phone_numbers_are_not() {
+        let cases = [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-2+3*cmd|' /C calc'!A0", "'-2+3*cmd|' /C calc'!A0"),
+            ("+212612345678", "+212612345678"),
+            ("+1 (415) 555-0100", "+1 (415) 555-0100"),
+            ("-12.5", "-12.5"),
+            ("\tTAB", "'\tTAB"),
+            ("Amina", "Amina"),
+            ("", ""),
+        ];
+        for (cell, expected) in cases {
+            assert_eq!(escape_formula(cell), expected, "{cell}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `POST /api/v1/imports`: a CSV file as `multipart/form-data` (`options` part, then `file`
+//! part) or as a raw `text/csv` body with the options as query parameters. The body is
+//! streamed into `intake::upload`; the answer is 202 once the whole file is stored.
+
+use super::error::{ApiError, FieldError};
+use super::{ApiQuery, AppState};
+use crate::intake::Accepted;
+use crate::intake::csv::{options_from_query, parse_options};
+use crate::intake::upload::{FileSpec, store_csv};
+use crate::store::fields;
+use crate::store::tenants::Tenant;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Map, Value};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::mpsc;
+
+/// `POST /api/v1/imports`.
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(query): ApiQuery<Vec<(String, String)>>,
+    request: Request,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let options =
+        options_from_query(&query).map_err(|e| ApiError::unprocessable("bad import options", e))?;
+    // The upload runs in a task of its own: if the client goes away, hyper drops this
+    // handler, but the task still sees the body end and marks the import failed.
+    tokio::spawn(receive(state, tenant, options, request))
+        .await
+        .map_err(|_| ApiError::internal())?
+}
+
+async fn receive(
+    state: AppState,
+    tenant: Tenant,
+    mut options: Map<String, Value>,
+    request: Request,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !is_multipart {
+        let spec = spec(&state, &tenant, &options).await?;
+        let body = request.into_body().into_data_stream();
+        return upload(&state, &tenant, spec, body).await;
+    }
+    let mut multipart = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("bad multipart body: {}", e.body_text())))?;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("bad multipart body: {}", e.body_text())))?
+    {
+        match field.name() {
+            Some("options") => {
+                let text = field.text().await.map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the options part could not be read: {}",
+                        e.body_text()
+                    ))
+                })?;
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(part)) => options.extend(part),
+                    Ok(_) => return Err(options_error("the options part must be a JSON object")),
+                    Err(e) => {
+                        return Err(options_error(&format!(
+                            "the options part is not valid JSON: {e}"
+                        )));
+                    }
+                }
+            }
+            Some("file") => {
+                let spec = spec(&state, &tenant, &options).await?;
+                return upload(&state, &tenant, spec, field).await;
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::unprocessable(
+        "no file: send the CSV as the multipart part named file (after the options part), or as a text/csv body",
+        vec![FieldError::new(
+            "/file",
+            "missing_file",
+            "a part named file is required",
+        )],
+    ))
+}
+
+fn options_error(message: &str) -> ApiError {
+    ApiError::unprocessable(
+        message.to_owned(),
+        vec![FieldError::new("/options", "invalid_value", message)],
+    )
+}
+
+async fn spec(
+    state: &AppState,
+    tenant: &Tenant,
+    options: &Map<String, Value>,
+) -> Result<FileSpec, ApiError> {
+    let options = parse_options(options)
+        .map_err(|e| ApiError::unprocessable("bad import options; nothing was stored", e))?;
+    Ok(FileSpec {
+        options,
+        fields: fields::kinds(&state.pool, tenant.id).await?,
+        batch_size: state.settings.batch_size as usize,
+    })
+}
+
+/// Feeds the body's chunks to the storing side, stopping at the upload size limit.
+async fn upload<S, E>(
+    state: &AppState,
+    tenant: &Tenant,
+    spec: FileSpec,
+    body: S,
+) -> Result<(StatusCode, Json<Accepted>), ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let limit = state.settings.max_upload_bytes;
+    let (chunks, received) = mpsc::channel::<std::io::Result<Bytes>>(8);
+    let too_large = Arc::new(AtomicBool::new(false));
+    let pump = {
+        let too_large = too_large.clone();
+        async move {
+            let mut body = pin!(body);
+            let mut total = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+                if let Ok(bytes) = &chunk {
+                    total += bytes.len() as u64;
+                    if total > limit {
+                        too_large.store(true, Ordering::Relaxed);
+                        let _ = chunks
+                            .send(Err(std::io::Error::other(
+                                "the file is larger than the upload limit",
+                            )))
+                            .await;
+                        return;
+                    }
+                }
+                let failed = chunk.is_err();
+                if chunks.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        }
+    };
+    let (stored, ()) = tokio::join!(store_csv(&state.pool, tenant.id, spec, received), pump);
+    if too_large.load(Ordering::Relaxed) {
+        return Err(ApiError::too_large(limit as usize));
+    }
+    let accepted = stored?;
+    state.relay_wake.notify_one();
+    tracing::info!(import_id = %accepted.async_session_id, tenant_id = %tenant.id, rows = accepted.total_rows, "CSV import accepted");
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}

@@ -1,0 +1,592 @@
+//! CSV files, the pure part: options, the delimiter, the mapping of header columns to contact
+//! fields (explicit or automatic), and turning one record into the same flat JSON contact the
+//! JSON intake takes — so that one validator and one worker serve both. No I/O here.
+
+use crate::api::error::FieldError;
+use crate::import::{ImportOptions, Mode};
+use crate::validate::{self, DedupeOn, FieldKind};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The key a record that cannot become a contact carries; the worker fails it `invalid_row`
+/// with this message.
+pub const INVALID_ROW: &str = "$invalidRow";
+
+/// Contact fields a column can map to, by API name.
+const FIELDS: [&str; 14] = [
+    "externalId",
+    "phone",
+    "email",
+    "firstName",
+    "lastName",
+    "fullName",
+    "occupation",
+    "preferredChannel",
+    "gender",
+    "birthday",
+    "address",
+    "city",
+    "state",
+    "zip",
+];
+
+/// Other names a column may carry for a field.
+const ALIASES: [(&str, &str); 6] = [
+    ("primaryPhone", "phone"),
+    ("primaryEmail", "email"),
+    ("mobile", "phone"),
+    ("phoneNumber", "phone"),
+    ("emailAddress", "email"),
+    ("postcode", "zip"),
+];
+
+/// The options of a CSV import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvOptions {
+    pub import: ImportOptions,
+    pub mapping: Option<Map<String, Value>>,
+    pub empty_cells_clear: bool,
+}
+
+/// Options that later versions implement; refused rather than silently ignored.
+const NOT_YET_SUPPORTED: [&str; 6] = [
+    "tags",
+    "tagsRemove",
+    "groupNames",
+    "groupNamesExclude",
+    "dryRun",
+    "callbackUrl",
+];
+
+/// Turns query parameters into the JSON shape of the `options` part.
+pub fn options_from_query(
+    params: &[(String, String)],
+) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let mut out = Map::new();
+    let mut errors = Vec::new();
+    for (name, raw) in params {
+        let value = match name.as_str() {
+            "overwrite" | "restoreDeleted" | "emptyCellsClear" | "importTag" | "dryRun" => {
+                match raw.as_str() {
+                    "true" | "1" => Value::Bool(true),
+                    "false" | "0" => Value::Bool(false),
+                    _ => {
+                        errors.push(FieldError::new(
+                            format!("/{name}"),
+                            "invalid_value",
+                            format!("{name} must be true or false"),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            "mapping" => match serde_json::from_str(raw) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        "/mapping",
+                        "invalid_value",
+                        format!("mapping is not valid JSON: {e}"),
+                    ));
+                    continue;
+                }
+            },
+            "tags" | "groupNames" | "tagsRemove" | "groupNamesExclude" => Value::Array(
+                raw.split(',')
+                    .map(|s| Value::String(s.trim().to_owned()))
+                    .collect(),
+            ),
+            _ => Value::String(raw.clone()),
+        };
+        out.insert(name.clone(), value);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn bool_option(
+    map: &Map<String, Value>,
+    name: &str,
+    default: bool,
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    match map.get(name) {
+        None | Some(Value::Null) => default,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "invalid_value",
+                format!("{name} must be true or false"),
+            ));
+            default
+        }
+    }
+}
+
+fn str_option<'a>(
+    map: &'a Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
+    match map.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "invalid_value",
+                format!("{name} must be a string"),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks the options of a CSV import (API.md, "CSV imports").
+pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut import = ImportOptions::default();
+    let identifier =
+        str_option(map, "identifier", &mut errors).or(str_option(map, "dedupeOn", &mut errors));
+    if let Some(s) = identifier {
+        match DedupeOn::parse(s) {
+            Some(on) => import.dedupe_on = on,
+            None => errors.push(FieldError::new(
+                "/identifier",
+                "invalid_value",
+                format!("unknown identifier {s:?}: use phone, email or externalId"),
+            )),
+        }
+    }
+    if let Some(s) = str_option(map, "mode", &mut errors) {
+        match Mode::parse(s) {
+            Some(mode) => import.mode = mode,
+            None => errors.push(FieldError::new(
+                "/mode",
+                "invalid_value",
+                format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"),
+            )),
+        }
+    }
+    if let Some(s) = str_option(map, "defaultRegion", &mut errors) {
+        match validate::parse_region(s) {
+            Some(region) => import.default_region = Some(region),
+            None => errors.push(FieldError::new(
+                "/defaultRegion",
+                "invalid_value",
+                format!(
+                    "{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"
+                ),
+            )),
+        }
+    }
+    import.overwrite = bool_option(map, "overwrite", true, &mut errors);
+    import.restore_deleted = bool_option(map, "restoreDeleted", false, &mut errors);
+    let empty_cells_clear = bool_option(map, "emptyCellsClear", false, &mut errors);
+    bool_option(map, "importTag", true, &mut errors);
+    let mapping = match map.get("mapping") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/mapping",
+                "invalid_value",
+                "mapping must be an object {\"CSV column\": \"field\"}",
+            ));
+            None
+        }
+    };
+    for name in NOT_YET_SUPPORTED {
+        if map
+            .get(name)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+        {
+            errors.push(FieldError::new(
+                format!("/{name}"),
+                "unsupported_option",
+                format!(
+                    "{name} is not supported by this version of the service yet; nothing was stored"
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(CsvOptions {
+            import,
+            mapping,
+            empty_cells_clear,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// `,` or `;`, whichever the header line (outside quotes) has more of; `,` on a tie.
+pub fn sniff_delimiter(first_line: &[u8]) -> u8 {
+    let (mut commas, mut semicolons, mut quoted) = (0usize, 0usize, false);
+    for &b in first_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semicolons += 1,
+            b'\n' if !quoted => break,
+            _ => {}
+        }
+    }
+    if semicolons > commas { b';' } else { b',' }
+}
+
+/// Lower case without spaces, `_` or `-`: `First Name`, `first_name` and `firstName` agree.
+fn normalise(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '\t'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Where a column's cells go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A contact field, by API name.
+    Field(&'static str),
+    /// A custom attribute, by field name.
+    Attribute(String),
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Target::Field(f) => (*f).to_owned(),
+            Target::Attribute(a) => format!("customAttributes.{a}"),
+        }
+    }
+}
+
+fn field_named(name: &str) -> Option<&'static str> {
+    let n = normalise(name);
+    FIELDS.into_iter().find(|f| normalise(f) == n).or_else(|| {
+        ALIASES
+            .into_iter()
+            .find(|(alias, _)| normalise(alias) == n)
+            .map(|(_, f)| f)
+    })
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// How the columns of a file map to contact fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMap {
+    pub targets: Vec<Option<Target>>,
+}
+
+/// Resolves the mapping against the header: explicit (`mapping`) or automatic. 422 items for
+/// a mapping naming a column or field that does not exist, two columns on one field, or the
+/// identifier left unmapped.
+pub fn resolve_columns(
+    header: &[String],
+    mapping: Option<&Map<String, Value>>,
+    fields: &HashMap<String, FieldKind>,
+    identifier: DedupeOn,
+) -> Result<ColumnMap, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut targets: Vec<Option<Target>> = vec![None; header.len()];
+    match mapping {
+        Some(mapping) => {
+            for (column, target) in mapping {
+                let pointer = format!("/mapping/{}", pointer_escape(column));
+                let Some(index) = header.iter().position(|h| h == column) else {
+                    errors.push(FieldError::new(
+                        pointer,
+                        "unknown_column",
+                        format!("the file has no column {column:?}"),
+                    ));
+                    continue;
+                };
+                let target = match target {
+                    Value::Null => continue,
+                    Value::String(t) if t.is_empty() => continue,
+                    Value::String(t) => t,
+                    _ => {
+                        errors.push(FieldError::new(
+                            pointer,
+                            "invalid_value",
+                            "a mapping target is a field name, or null to skip the column",
+                        ));
+                        continue;
+                    }
+                };
+                let resolved = match target.strip_prefix("customAttributes.") {
+                    Some(name) if fields.contains_key(name) => {
+                        Some(Target::Attribute(name.to_owned()))
+                    }
+                    Some(_) => None,
+                    None => field_named(target).map(Target::Field),
+                };
+                match resolved {
+                    Some(t) => targets[index] = Some(t),
+                    None => errors.push(FieldError::new(pointer, "unknown_field", format!("{target:?} is not a contact field or a custom field of this tenant (custom fields are written customAttributes.NAME)"))),
+                }
+            }
+        }
+        None => {
+            for (index, column) in header.iter().enumerate() {
+                let n = normalise(column);
+                targets[index] = field_named(column).map(Target::Field).or_else(|| {
+                    fields
+                        .keys()
+                        .find(|name| normalise(name) == n)
+                        .map(|name| Target::Attribute(name.clone()))
+                });
+            }
+        }
+    }
+    let mut seen: HashMap<&Target, usize> = HashMap::new();
+    for (index, target) in targets.iter().enumerate() {
+        let Some(target) = target else { continue };
+        if let Some(first) = seen.insert(target, index) {
+            errors.push(FieldError::new(
+                format!("/mapping/{}", pointer_escape(&header[index])),
+                "duplicate_mapping",
+                format!(
+                    "columns {:?} and {:?} both map to {}",
+                    header[first],
+                    header[index],
+                    target.describe()
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() && !targets.contains(&Some(Target::Field(identifier.as_str()))) {
+        errors.push(FieldError::new(
+            "/mapping",
+            "identifier_not_mapped",
+            format!("no column maps to {}, the identifier of this import; name a column {:?} or map one to it", identifier.as_str(), identifier.as_str()),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(ColumnMap { targets })
+    } else {
+        Err(errors)
+    }
+}
+
+impl ColumnMap {
+    /// Turns one record's cells into a flat contact. An empty cell leaves its field as it is
+    /// (absent), or clears it with `emptyCellsClear`.
+    pub fn contact(&self, cells: &[&str], empty_cells_clear: bool) -> Value {
+        let mut contact = Map::new();
+        let mut attributes = Map::new();
+        for (target, cell) in self.targets.iter().zip(cells) {
+            let Some(target) = target else { continue };
+            let value = if cell.trim().is_empty() {
+                if !empty_cells_clear {
+                    continue;
+                }
+                Value::Null
+            } else {
+                Value::String((*cell).to_owned())
+            };
+            match target {
+                Target::Field(f) => {
+                    contact.insert((*f).to_owned(), value);
+                }
+                Target::Attribute(a) => {
+                    attributes.insert(a.clone(), value);
+                }
+            }
+        }
+        if !attributes.is_empty() {
+            contact.insert("customAttributes".into(), Value::Object(attributes));
+        }
+        Value::Object(contact)
+    }
+}
+
+/// A record that cannot become a contact.
+pub fn invalid_row(message: String) -> Value {
+    let mut m = Map::new();
+    m.insert(INVALID_ROW.into(), Value::String(message));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn header(cols: &[&str]) -> Vec<String> {
+        cols.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    fn fields() -> HashMap<String, FieldKind> {
+        HashMap::from([("account_balance".to_owned(), FieldKind::Number)])
+    }
+
+    #[test]
+    fn the_delimiter_is_sniffed_from_the_header_outside_quotes() {
+        let cases: [(&[u8], u8); 5] = [
+            (b"phone,email,first_name\n", b','),
+            (b"phone;email;first_name\r\n", b';'),
+            (b"\"a;b;c\",d\n", b','),
+            (b"phone\n", b','),
+            (b"a;b,c;d\nx,y,z,w,v", b';'),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(
+                sniff_delimiter(line) as char,
+                expected as char,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn headers_map_automatically_ignoring_case_spaces_and_separators() {
+        let h = header(&[
+            "First Name",
+            "last_name",
+            "PHONE",
+            "e-mail",
+            "Account Balance",
+            "notes",
+        ]);
+        let map = resolve_columns(&h, None, &fields(), DedupeOn::Phone).unwrap();
+        assert_eq!(
+            map.targets,
+            [
+                Some(Target::Field("firstName")),
+                Some(Target::Field("lastName")),
+                Some(Target::Field("phone")),
+                Some(Target::Field("email")),
+                Some(Target::Attribute("account_balance".into())),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn an_explicit_mapping_wins_and_can_skip_columns() {
+        let h = header(&["Mobile", "Name", "Balance", "Junk"]);
+        let mapping = json!({"Mobile": "phone", "Name": "firstName", "Balance": "customAttributes.account_balance", "Junk": null});
+        let map = resolve_columns(&h, mapping.as_object(), &fields(), DedupeOn::Phone).unwrap();
+        assert_eq!(
+            map.targets,
+            [
+                Some(Target::Field("phone")),
+                Some(Target::Field("firstName")),
+                Some(Target::Attribute("account_balance".into())),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_mappings_are_refused_with_pointers() {
+        let h = header(&["Mobile", "Name", "Other"]);
+        let cases = [
+            (
+                json!({"Mobile": "phone", "Nope": "email"}),
+                "/mapping/Nope",
+                "unknown_column",
+            ),
+            (
+                json!({"Mobile": "phone", "Name": "nickname"}),
+                "/mapping/Name",
+                "unknown_field",
+            ),
+            (
+                json!({"Mobile": "phone", "Name": "customAttributes.unknown"}),
+                "/mapping/Name",
+                "unknown_field",
+            ),
+            (
+                json!({"Mobile": "phone", "Name": "firstName", "Other": "firstName"}),
+                "/mapping/Other",
+                "duplicate_mapping",
+            ),
+            (
+                json!({"Name": "firstName"}),
+                "/mapping",
+                "identifier_not_mapped",
+            ),
+        ];
+        for (mapping, pointer, code) in cases {
+            let errors =
+                resolve_columns(&h, mapping.as_object(), &fields(), DedupeOn::Phone).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.pointer == pointer && e.code == code),
+                "{mapping}: {errors:?}"
+            );
+        }
+        let errors = resolve_columns(
+            &header(&["email", "name"]),
+            None,
+            &fields(),
+            DedupeOn::Phone,
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].code, "identifier_not_mapped");
+        let errors = resolve_columns(
+            &header(&["Phone", "phone"]),
+            None,
+            &fields(),
+            DedupeOn::Phone,
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].code, "duplicate_mapping");
+    }
+
+    #[test]
+    fn records_become_flat_contacts_and_empty_cells_are_absent_unless_cleared() {
+        let h = header(&["phone", "first_name", "account_balance", "city"]);
+        let map = resolve_columns(&h, None, &fields(), DedupeOn::Phone).unwrap();
+        let cells = ["+212612345678", "Amina", "12.5", ""];
+        assert_eq!(
+            map.contact(&cells, false),
+            json!({"phone": "+212612345678", "firstName": "Amina", "customAttributes": {"account_balance": "12.5"}})
+        );
+        assert_eq!(map.contact(&cells, true)["city"], Value::Null);
+        // A short (ragged) record maps what it has.
+        assert_eq!(
+            map.contact(&["+212612345678"], false),
+            json!({"phone": "+212612345678"})
+        );
+    }
+
+    #[test]
+    fn options_come_from_query_parameters_or_json() {
+        let params = [
+            ("identifier".to_owned(), "email".to_owned()),
+            ("overwrite".to_owned(), "false".to_owned()),
+            ("mapping".to_owned(), "{\"E-mail\":\"email\"}".to_owned()),
+            ("defaultRegion".to_owned(), "ma".to_owned()),
+        ];
+        let options = parse_options(&options_from_query(&params).unwrap()).unwrap();
+        assert_eq!(options.import.dedupe_on, DedupeOn::Email);
+        assert!(!options.import.overwrite);
+        assert_eq!(options.import.default_region.as_deref(), Some("MA"));
+        assert_eq!(options.mapping.unwrap()["E-mail"], "email");
+        let bad = [("overwrite".to_owned(), "maybe".to_owned())];
+        assert_eq!(
+            options_from_query(&bad).unwrap_err()[0].pointer,
+            "/overwrite"
+        );
+        let errors = parse_options(
+            json!({"mode": "merge", "identifier": "fax"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 2);
+    }
+}

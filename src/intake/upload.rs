@@ -1,0 +1,432 @@
+//! Streaming CSV uploads. The body arrives as chunks; a blocking task reads them as CSV (the
+//! `csv` crate), turns each record into a flat contact and sends batches through a bounded
+//! channel, so no process holds the whole file. Each batch is committed as it comes, in state
+//! `held`. Only when the whole file is stored are the duplicate rows found (in SQL, over the
+//! stored dedupe keys) and the batches released to the outbox — in one transaction. An upload
+//! cut off half-way leaves a `failed` import and applies nothing.
+
+use super::csv::{ColumnMap, CsvOptions, invalid_row, resolve_columns, sniff_delimiter};
+use super::{Accepted, OUTBOX_CHANNEL};
+use crate::api::error::{ApiError, FieldError};
+use crate::import::Source;
+use crate::validate::{self, FieldKind};
+use axum::body::Bytes;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use uuid::Uuid;
+
+/// What the reader task tells the storing side.
+enum Event {
+    /// The header was read and mapped (or could not be).
+    Header(Result<Vec<String>, ApiError>),
+    /// A batch of records, serialised.
+    Batch(StoredBatch),
+    /// The file ended after this many data rows.
+    Done(i32),
+    /// The body could not be read to its end.
+    Broken(String),
+}
+
+struct StoredBatch {
+    batch_no: i32,
+    first_row: i32,
+    row_count: i32,
+    payload: Vec<u8>,
+    raw: Vec<u8>,
+    keys: Vec<Option<String>>,
+}
+
+/// Everything the reader needs, moved into its blocking task.
+pub struct FileSpec {
+    pub options: CsvOptions,
+    pub fields: HashMap<String, FieldKind>,
+    pub batch_size: usize,
+}
+
+/// Reads the whole upload and stores it; returns the 202 body.
+pub async fn store_csv(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    spec: FileSpec,
+    chunks: mpsc::Receiver<std::io::Result<Bytes>>,
+) -> Result<Accepted, ApiError> {
+    let stream = Box::pin(futures_util::stream::unfold(chunks, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let (events, mut received) = mpsc::channel::<Event>(2);
+    let options = spec.options.clone();
+    let reader_task = tokio::task::spawn_blocking(move || read_file(reader, &spec, &events));
+
+    let columns = match received.recv().await {
+        Some(Event::Header(Ok(columns))) => columns,
+        Some(Event::Header(Err(problem))) => return Err(problem),
+        Some(Event::Broken(reason)) => {
+            return Err(ApiError::bad_request(format!(
+                "the upload could not be read: {reason}"
+            )));
+        }
+        _ => {
+            return Err(ApiError::unprocessable(
+                "the file is empty",
+                vec![FieldError::new(
+                    "/file",
+                    "empty_file",
+                    "the file has no header row",
+                )],
+            ));
+        }
+    };
+    // The header is acceptable: from here on the import exists, so that an upload that
+    // breaks off leaves a failed import behind rather than nothing.
+    let import_id = create_import(pool, tenant_id, &options).await?;
+    let outcome = loop {
+        match received.recv().await {
+            Some(Event::Batch(batch)) => {
+                if let Err(e) = store_batch(pool, tenant_id, import_id, &batch).await {
+                    break Err(ApiError::from(e));
+                }
+            }
+            Some(Event::Done(0)) => {
+                break Err(ApiError::unprocessable(
+                    "the file has a header but no data rows; nothing was stored",
+                    vec![FieldError::new(
+                        "/file",
+                        "no_rows",
+                        "add at least one data row under the header",
+                    )],
+                ));
+            }
+            Some(Event::Done(rows)) => break Ok(rows),
+            Some(Event::Broken(reason)) => {
+                break Err(ApiError::bad_request(format!(
+                    "the upload could not be read to its end: {reason}"
+                )));
+            }
+            Some(Event::Header(_)) | None => {
+                break Err(ApiError::bad_request("the upload ended unexpectedly"));
+            }
+        }
+    };
+    drop(received);
+    let _ = reader_task.await;
+    match outcome {
+        Ok(rows) => {
+            release(pool, tenant_id, import_id, rows, &columns).await?;
+            Ok(Accepted::new(import_id, rows))
+        }
+        Err(problem) if problem.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+            // Nothing to keep: an empty file is refused as if it had never come.
+            sqlx::query("DELETE FROM imports WHERE id = $1 AND tenant_id = $2")
+                .bind(import_id)
+                .bind(tenant_id)
+                .execute(pool)
+                .await?;
+            Err(problem)
+        }
+        Err(problem) => {
+            if let Err(e) = abandon(pool, tenant_id, import_id, &problem.detail).await {
+                tracing::error!(%import_id, error = %e, "could not mark an interrupted upload failed");
+            }
+            tracing::warn!(%import_id, reason = %problem.detail, "CSV upload failed; nothing applied");
+            Err(problem)
+        }
+    }
+}
+
+/// Reads the header line (at most 64 KiB) so the delimiter can be sniffed, minus a BOM.
+fn first_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    reader.take(64 * 1024).read_until(b'\n', &mut line)?;
+    if line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        line.drain(..3);
+    }
+    Ok(line)
+}
+
+fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
+    let send = |event| events.blocking_send(event).is_ok();
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let line = match first_line(&mut reader) {
+        Ok(line) => line,
+        Err(e) => {
+            send(Event::Broken(e.to_string()));
+            return;
+        }
+    };
+    let delimiter = sniff_delimiter(&line);
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(line).chain(reader));
+    let mut record = csv::ByteRecord::new();
+    let header = match csv.read_byte_record(&mut record) {
+        Ok(true) => record
+            .iter()
+            .map(|c| String::from_utf8(c.to_vec()).map(|s| s.trim().to_owned()))
+            .collect::<Result<Vec<_>, _>>(),
+        Ok(false) => {
+            send(Event::Done(0));
+            return;
+        }
+        Err(e) => {
+            send(Event::Broken(e.to_string()));
+            return;
+        }
+    };
+    let Ok(header) = header else {
+        send(Event::Header(Err(ApiError::unprocessable(
+            "the header row is not valid UTF-8",
+            vec![FieldError::new(
+                "/file",
+                "invalid_encoding",
+                "save the file as UTF-8 (with or without BOM)",
+            )],
+        ))));
+        return;
+    };
+    let map = match resolve_columns(
+        &header,
+        spec.options.mapping.as_ref(),
+        &spec.fields,
+        spec.options.import.dedupe_on,
+    ) {
+        Ok(map) => map,
+        Err(errors) => {
+            send(Event::Header(Err(ApiError::unprocessable(
+                "the file's columns cannot be mapped to contact fields; nothing was stored",
+                errors,
+            ))));
+            return;
+        }
+    };
+    if !send(Event::Header(Ok(header.clone()))) {
+        return;
+    }
+    let mut batch = BatchBuilder::new(spec.batch_size);
+    let mut rows = 0i32;
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                send(Event::Broken(e.to_string()));
+                return;
+            }
+        }
+        if is_blank(&record) {
+            continue;
+        }
+        batch.push(&map, &header, &record, rows, spec);
+        rows += 1;
+        if batch.len() >= spec.batch_size && !send(Event::Batch(batch.take())) {
+            return;
+        }
+    }
+    if batch.len() > 0 && !send(Event::Batch(batch.take())) {
+        return;
+    }
+    send(Event::Done(rows));
+}
+
+/// A line with nothing but white space (a blank trailing line, say) is not a row.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() <= 1 && record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace))
+}
+
+struct BatchBuilder {
+    batch_no: i32,
+    first_row: i32,
+    contacts: Vec<Value>,
+    raw: Vec<Vec<String>>,
+    keys: Vec<Option<String>>,
+}
+
+impl BatchBuilder {
+    fn new(capacity: usize) -> Self {
+        Self {
+            batch_no: 0,
+            first_row: 0,
+            contacts: Vec::with_capacity(capacity),
+            raw: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    fn push(
+        &mut self,
+        map: &ColumnMap,
+        header: &[String],
+        record: &csv::ByteRecord,
+        index: i32,
+        spec: &FileSpec,
+    ) {
+        let cells: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
+        let contact = match cells {
+            Err(e) => invalid_row(format!(
+                "row {index} is not valid UTF-8 ({e}); save the file as UTF-8"
+            )),
+            Ok(cells) if cells.len() != header.len() => invalid_row(format!(
+                "row {index} has {} fields; the header has {}",
+                cells.len(),
+                header.len()
+            )),
+            Ok(cells) => map.contact(&cells, spec.options.empty_cells_clear),
+        };
+        let options = &spec.options.import;
+        self.keys.push(validate::dedupe_key(
+            &contact,
+            options.dedupe_on,
+            options.default_region.as_deref(),
+        ));
+        self.contacts.push(contact);
+        let mut raw: Vec<String> = record
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        raw.resize(header.len(), String::new());
+        self.raw.push(raw);
+    }
+
+    fn take(&mut self) -> StoredBatch {
+        let row_count = self.contacts.len() as i32;
+        let batch = StoredBatch {
+            batch_no: self.batch_no,
+            first_row: self.first_row,
+            row_count,
+            payload: serde_json::to_vec(&self.contacts).unwrap_or_default(),
+            raw: serde_json::to_vec(&self.raw).unwrap_or_default(),
+            keys: std::mem::take(&mut self.keys),
+        };
+        self.contacts.clear();
+        self.raw.clear();
+        self.batch_no += 1;
+        self.first_row += row_count;
+        batch
+    }
+}
+
+async fn create_import(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    options: &CsvOptions,
+) -> Result<Uuid, ApiError> {
+    let id = Uuid::now_v7();
+    let stored = serde_json::to_value(&options.import).map_err(|_| ApiError::internal())?;
+    sqlx::query(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
+         VALUES ($1, $2, $3, 'queued', $4, 0, 0)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(Source::Csv.as_str())
+    .bind(&stored)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+async fn store_batch(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    batch: &StoredBatch,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload, raw, dedupe_keys, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held')",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(batch.batch_no)
+    .bind(batch.first_row)
+    .bind(batch.row_count)
+    .bind(&batch.payload)
+    .bind(&batch.raw)
+    .bind(&batch.keys)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The whole file is stored: mark duplicates and hand the batches to the outbox.
+async fn release(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    rows: i32,
+    columns: &[String],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO duplicate_rows (import_id, row_index)
+         WITH k AS (
+             SELECT b.first_row + o.n::int - 1 AS row_index, o.key
+             FROM import_batches b, unnest(b.dedupe_keys) WITH ORDINALITY AS o(key, n)
+             WHERE b.import_id = $1 AND b.tenant_id = $2 AND o.key IS NOT NULL)
+         SELECT $1, row_index FROM k
+         WHERE key IN (SELECT key FROM k GROUP BY key HAVING count(*) > 1)",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    let batches = sqlx::query(
+        "UPDATE import_batches SET state = 'pending', dedupe_keys = NULL
+         WHERE import_id = $1 AND tenant_id = $2 AND state = 'held'",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE imports SET total_rows = $3, batch_count = $4, columns = $5 WHERE id = $1 AND tenant_id = $2")
+        .bind(import_id)
+        .bind(tenant_id)
+        .bind(rows)
+        .bind(batches as i32)
+        .bind(columns)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// An upload that did not complete: its import fails, its stored batches go.
+async fn abandon(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM import_batches WHERE import_id = $1 AND tenant_id = $2")
+        .bind(import_id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE imports SET status = 'failed', finished_at = now(), error = $3
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(format!(
+        "the upload did not complete, nothing was applied: {reason}"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}

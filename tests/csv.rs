@@ -1,0 +1,497 @@
+//! CSV imports end to end: uploads as real clients send them, the mapping, duplicates in a
+//! file, results and errors files read back, cancel, and an upload cut off half-way.
+
+mod common;
+
+use common::{TestApp, phone, spawn_app, spawn_with, test_settings};
+use contact_import::startup::Roles;
+use serde_json::{Value, json};
+
+async fn upload(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/imports{query}")))
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/v1/imports")
+}
+
+async fn upload_ok(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> String {
+    let response = upload(app, key, query, body).await;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    answer["asyncSessionId"].as_str().unwrap().to_owned()
+}
+
+async fn csv_file(app: &TestApp, key: &str, id: &str, name: &str) -> Vec<Vec<String>> {
+    let response = app.get(key, &format!("/api/v1/imports/{id}/{name}")).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = response.text().await.unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+fn status_of(row: &Value) -> &str {
+    row["status"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_file_is_imported_and_its_results_file_matches_it_row_by_row() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 100;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let mut file = String::from("Phone,First Name,last_name,E-mail,Notes\n");
+    for n in 0..1000 {
+        let p = if n == 500 {
+            "not a phone".to_owned()
+        } else {
+            phone(n)
+        };
+        file.push_str(&format!(
+            "{p},First{n},Benali,person.{n}@example.com,note {n}\n"
+        ));
+    }
+    let id = upload_ok(&app, &key, "", file.clone()).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["source"], "csv");
+    assert_eq!(
+        (
+            status["totalRows"].as_i64(),
+            status["created"].as_i64(),
+            status["failed"].as_i64()
+        ),
+        (Some(1000), Some(999), Some(1))
+    );
+
+    let results = csv_file(&app, &key, &id, "results.csv").await;
+    assert_eq!(
+        results[0],
+        [
+            "Phone",
+            "First Name",
+            "last_name",
+            "E-mail",
+            "Notes",
+            "import_status",
+            "errors"
+        ]
+    );
+    assert_eq!(results.len(), 1001);
+    let original: Vec<Vec<&str>> = file
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for (i, line) in results[1..].iter().enumerate() {
+        assert_eq!(&line[..5], original[i].as_slice(), "row {i}");
+        let expected = if i == 500 { "failed" } else { "created" };
+        assert_eq!(line[5], expected, "row {i}");
+    }
+    assert!(
+        results[501][6].contains("invalid_phone"),
+        "{:?}",
+        results[501]
+    );
+    let errors = csv_file(&app, &key, &id, "errors.csv").await;
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[1][1], "First500");
+
+    let contact = app
+        .contact_by(&key, &format!("phone={}", phone(42).replace('+', "%2B")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (contact["firstName"].as_str(), contact["lastName"].as_str()),
+        (Some("First42"), Some("Benali"))
+    );
+    assert_eq!(contact["email"], "person.42@example.com");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn files_as_people_send_them_are_read() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    // BOM, semicolons, CRLF, a quoted field with an embedded newline and delimiter, a ragged
+    // row, a row that is not UTF-8, and blank trailing lines.
+    let mut file: Vec<u8> = b"\xEF\xBB\xBFphone;firstName;city\r\n".to_vec();
+    file.extend_from_slice(
+        format!(
+            "{};\"Amina\";\"Casa; \"\"the white\"\"\ncity\"\r\n",
+            phone(1)
+        )
+        .as_bytes(),
+    );
+    file.extend_from_slice(format!("{};John\r\n", phone(2)).as_bytes());
+    file.extend_from_slice(format!("{};Ren", phone(3)).as_bytes());
+    file.extend_from_slice(b"\xE9;Paris\r\n");
+    file.extend_from_slice(format!("{};Wei;Kuala Lumpur\r\n", phone(4)).as_bytes());
+    file.extend_from_slice(b"\r\n\r\n");
+    let id = upload_ok(&app, &key, "", file).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["totalRows"], 4, "{status}");
+    let rows = app.all_rows(&key, &id, "").await;
+    let statuses: Vec<&str> = rows.iter().map(status_of).collect();
+    assert_eq!(statuses, ["created", "failed", "failed", "created"]);
+    for i in [1, 2] {
+        assert_eq!(rows[i]["errors"][0]["code"], "invalid_row", "{}", rows[i]);
+    }
+    assert!(
+        rows[1]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 fields"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8"),
+        "{}",
+        rows[2]
+    );
+    let amina = app
+        .contact_by(&key, &format!("phone={}", phone(1).replace('+', "%2B")))
+        .await
+        .unwrap();
+    assert_eq!(amina["city"], "Casa; \"the white\"\ncity");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_mapping_that_cannot_work_is_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let file = format!("Mobile,Name,Other\n{},Amina,x\n", phone(1));
+    let cases = [
+        (
+            json!({"Mobile": "phone", "Name": "nickname"}),
+            "unknown_field",
+        ),
+        (
+            json!({"Mobile": "phone", "Name": "firstName", "Other": "firstName"}),
+            "duplicate_mapping",
+        ),
+        (json!({"Name": "firstName"}), "identifier_not_mapped"),
+        (
+            json!({"Mobile": "phone", "Missing": "email"}),
+            "unknown_column",
+        ),
+    ];
+    for (mapping, code) in cases {
+        let query = format!("?mapping={}", urlencode(&mapping.to_string()));
+        let response = upload(&app, &key, &query, file.clone()).await;
+        assert_eq!(response.status(), 422, "{mapping}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["code"] == code),
+            "{code}: {problem}"
+        );
+    }
+    // Without a mapping, no column is recognised as the phone.
+    let response = upload(&app, &key, "", format!("Handy,Name\n{},Amina\n", phone(1))).await;
+    assert_eq!(response.status(), 422);
+    let response = upload(&app, &key, "?mode=merge", file.clone()).await;
+    assert_eq!(response.status(), 422);
+    let response = upload(&app, &key, "", "phone,firstName\n").await;
+    assert_eq!(response.status(), 422, "a header without rows");
+    let (imports, batches): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM imports), (SELECT count(*) FROM import_batches)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((imports, batches), (0, 0));
+
+    let query = format!(
+        "?mapping={}",
+        urlencode(&json!({"Mobile": "phone", "Name": "firstName", "Other": null}).to_string())
+    );
+    let id = upload_ok(&app, &key, &query, file).await;
+    assert_eq!(app.wait_finished(&key, &id).await["created"], 1);
+    app.finish().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_of_one_file_with_the_same_identifier_both_fail_even_in_different_batches() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 3;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let file = "phone,firstName\n+212612345678,A\n+212612345600,B\n+212612345601,C\n0612345678,D\n00212 612 345 678,E\n";
+    let id = upload_ok(&app, &key, "?defaultRegion=MA", file).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(2), Some(3))
+    );
+    let failed = app.all_rows(&key, &id, "&status=failed").await;
+    let indexes: Vec<i64> = failed
+        .iter()
+        .map(|r| r["index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 3, 4]);
+    assert!(
+        failed
+            .iter()
+            .all(|r| r["errors"][0]["code"] == "duplicate_in_file")
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn multipart_uploads_carry_their_options_and_formulas_are_escaped() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let boundary = "XyZbOuNdArY";
+    let options = json!({"identifier": "email", "mapping": {"Mail": "email", "Who": "firstName", "Tel": "phone"}});
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"options\"\r\nContent-Type: application/json\r\n\r\n{options}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\nContent-Type: text/csv\r\n\r\n\
+         Mail,Who,Tel\r\nA@Example.com,=HYPERLINK(\"http://evil\"),+212612345678\r\nbad-email,Bob,\r\n\r\n--{boundary}--\r\n"
+    );
+    let response = app
+        .client
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(&key)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["asyncSessionId"].as_str().unwrap().to_owned();
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let contact = app.contact_by(&key, "email=a%40example.com").await.unwrap();
+    assert_eq!(contact["phone"], "+212612345678");
+    let results = csv_file(&app, &key, &id, "results.csv").await;
+    assert_eq!(results[1][1], "'=HYPERLINK(\"http://evil\")");
+    assert_eq!(results[1][2], "+212612345678");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_import_skips_and_counts_what_has_not_started() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 10;
+    // No workers: nothing starts, so everything is cancelled.
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: false,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let mut file = String::from("phone\n");
+    for n in 0..50 {
+        file.push_str(&format!("{}\n", phone(n)));
+    }
+    let id = upload_ok(&app, &key, "", file).await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/imports/{id}/cancel")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["status"], "cancelled");
+    assert_eq!(
+        (status["processedRows"].as_i64(), status["skipped"].as_i64()),
+        (Some(50), Some(50))
+    );
+    assert!(status["finishedAt"].is_string());
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(rows.len(), 50);
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "skipped" && r["warnings"][0]["code"] == "cancelled")
+    );
+    let again = app
+        .client
+        .post(app.url(&format!("/api/v1/imports/{id}/cancel")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let other = app.tenant("other").await;
+    let foreign = app
+        .client
+        .post(app.url(&format!("/api/v1/imports/{id}/cancel")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+    let (contacts,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(contacts, 0);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_half_way_leaves_a_failed_import_and_applies_nothing() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 10;
+    let app = spawn_with(
+        settings,
+        Roles {
+            api: true,
+            workers: true,
+        },
+    )
+    .await;
+    let key = app.tenant("acme").await;
+    let mut head = String::from("phone,firstName\n");
+    for n in 0..100 {
+        head.push_str(&format!("{},P{n}\n", phone(n)));
+    }
+    // The body sends its first part, waits until the service has started storing the file
+    // (its import exists), then breaks off.
+    let pool = app.pool.clone();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(0, move |step| {
+        let (pool, head) = (pool.clone(), head.clone());
+        async move {
+            match step {
+                0 => Some((Ok(head), 1)),
+                1 => {
+                    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+                    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM imports")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                        == 0
+                    {
+                        assert!(
+                            tokio::time::Instant::now() < deadline,
+                            "the service never started storing the upload"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Some((Err(std::io::Error::other("client went away")), 2))
+                }
+                _ => None,
+            }
+        }
+    }));
+    let result = app
+        .client
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await;
+    assert!(result.is_err() || result.is_ok_and(|r| r.status().is_client_error()));
+    // The service notices the cut on its own; poll until the import it had started is failed.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let import = loop {
+        let list = app.get_json(&key, "/api/v1/imports").await;
+        if let Some(import) = list["data"]
+            .as_array()
+            .and_then(|d| d.first())
+            .filter(|i| i["status"] == "failed")
+        {
+            break import.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed import: {list}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        import["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was applied"),
+        "{import}"
+    );
+    assert_eq!(
+        (
+            import["totalRows"].as_i64(),
+            import["processedRows"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    let (batches, contacts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM import_batches), (SELECT count(*) FROM contacts)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((batches, contacts), (0, 0));
+    app.finish().await;
+}
