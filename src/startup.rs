@@ -3,16 +3,15 @@
 //! the real service in-process on a fresh database, queue prefix and port.
 
 use crate::api::{self, AppState};
-use crate::broker::Topology;
 use crate::broker::consumer::Workers;
 use crate::broker::dead_letters::DeadLetters;
 use crate::broker::relay::Relay;
+use crate::broker::{BrokerHealth, Topology};
 use crate::settings::Settings;
 use crate::store;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -54,14 +53,14 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let mut addr = None;
     if roles.api {
-        let broker_up = Arc::new(AtomicBool::new(false));
+        let broker = BrokerHealth::default();
         let relay_wake = Arc::new(Notify::new());
         let relay = Relay {
             pool: pool.clone(),
             amqp_url: settings.amqp_url.clone(),
             topology: topology.clone(),
             poll: settings.relay_poll(),
-            broker_up: broker_up.clone(),
+            health: broker.clone(),
             wake: relay_wake.clone(),
             republish_after: Duration::from_secs(settings.republish_after_secs),
         };
@@ -79,7 +78,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
         let state = AppState {
             pool: pool.clone(),
             settings: Arc::new(settings.clone()),
-            broker_up,
+            broker,
             relay_wake,
         };
         let app = api::router(state);

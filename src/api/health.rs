@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// `GET /healthz`.
@@ -22,7 +21,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     )
     .await
     .is_ok_and(|r| r.is_ok());
-    let broker = state.broker_up.load(Ordering::Relaxed);
+    let broker = state.broker.is_up();
     let status = if database && broker {
         StatusCode::OK
     } else {

@@ -10,6 +10,7 @@ pub mod imports;
 pub mod results;
 pub mod uploads;
 
+use crate::broker::BrokerHealth;
 use crate::settings::Settings;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
@@ -19,7 +20,6 @@ use error::ApiError;
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tokio::sync::Notify;
 
 /// What every handler can reach.
@@ -27,8 +27,8 @@ use tokio::sync::Notify;
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
-    /// True while this process's relay holds a working broker connection.
-    pub broker_up: Arc<AtomicBool>,
+    /// Whether this process's relay holds a live broker connection.
+    pub broker: BrokerHealth,
     /// Wakes this process's relay when intake stored new batches.
     pub relay_wake: Arc<Notify>,
 }

@@ -45,6 +45,36 @@ where
     }
 }
 
+/// Whether this process's relay holds a live broker connection, read from lapin's own
+/// connection state so that readiness turns false the moment the connection drops.
+#[derive(Clone, Default)]
+pub struct BrokerHealth(std::sync::Arc<std::sync::Mutex<Option<lapin::ConnectionStatus>>>);
+
+impl BrokerHealth {
+    /// Watches this connection from now on.
+    pub fn watch(&self, connection: &Connection) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(connection.status().clone());
+        }
+    }
+
+    /// Forgets the connection (it failed or closed).
+    pub fn clear(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
+
+    /// True while the watched connection is connected.
+    pub fn is_up(&self) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(lapin::ConnectionStatus::connected))
+            .unwrap_or(false)
+    }
+}
+
 /// Queue and exchange names under one prefix.
 #[derive(Clone, Debug)]
 pub struct Topology {
@@ -183,7 +213,7 @@ pub async fn supervise<F, Fut>(
         match session(shutdown.clone()).await {
             Ok(()) => break,
             Err(e) => {
-                if started.elapsed() > Duration::from_secs(30) {
+                if started.elapsed() > Duration::from_secs(10) {
                     backoff = reconnect_backoff();
                 }
                 let delay = backoff.next().unwrap_or(Duration::from_secs(30));

@@ -3,7 +3,7 @@
 //! transaction that selected it. A crash between publish and mark re-publishes the batch
 //! later; the worker's done-marker makes that duplicate harmless.
 
-use super::{BrokerError, Topology, connect, supervise, timed};
+use super::{BrokerError, BrokerHealth, Topology, connect, supervise, timed};
 use crate::intake::OUTBOX_CHANNEL;
 use crate::worker::BatchRef;
 use lapin::Confirmation;
@@ -13,7 +13,6 @@ use lapin::{BasicProperties, Channel};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -27,7 +26,7 @@ pub struct Relay {
     pub amqp_url: String,
     pub topology: Topology,
     pub poll: Duration,
-    pub broker_up: Arc<AtomicBool>,
+    pub health: BrokerHealth,
     pub wake: Arc<Notify>,
     /// A batch published this long ago and still pending, with the queue empty, is lost.
     pub republish_after: Duration,
@@ -49,12 +48,12 @@ impl Relay {
             let this = &self;
             async move {
                 let result = this.session(&mut shutdown).await;
-                this.broker_up.store(false, Ordering::Relaxed);
+                this.health.clear();
                 result
             }
         })
         .await;
-        self.broker_up.store(false, Ordering::Relaxed);
+        self.health.clear();
     }
 
     async fn session(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), BrokerError> {
@@ -66,7 +65,7 @@ impl Relay {
             channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
-        self.broker_up.store(true, Ordering::Relaxed);
+        self.health.watch(&connection);
         tracing::info!("outbox relay connected");
         let mut listener = listen(&self.pool).await;
         let mut last_sweep = Instant::now();

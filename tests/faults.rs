@@ -1,0 +1,728 @@
+//! Fault injection ("nothing lost, nothing twice"): the real binary runs as child processes
+//! while the tests kill workers with SIGKILL, cut and refuse the broker connection, terminate
+//! the database connections, publish duplicate and bogus batch messages, and stop the service
+//! with SIGTERM in the middle of imports. Afterwards every accepted row has exactly one result,
+//! the counters agree, and the contacts are those of a fault-free run.
+//!
+//! The tests that interrupt an import first import contacts 0..PRE (last name "Benali")
+//! without a fault, then, under the fault, contacts 0..N with last name "Second": the first PRE
+//! rows are updates, the rest creates, and every contact must end with "Second". Set
+//! `FAULTS_KEEP_LOGS=1` to keep the processes' logs of passing tests too.
+
+#[path = "common/client.rs"]
+mod client;
+mod common;
+#[path = "common/invariants.rs"]
+mod invariants;
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use client::Api;
+use invariants::{ExpectedContacts, ExpectedImport, assert_contacts, assert_import_accounted};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Confirmation};
+use process::{Deployment, Role, Service};
+use proxy::Proxy;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// Contacts imported before the fault, so that the fault hits updates as well as creates.
+const PRE: usize = 3000;
+/// Most contacts in one request.
+const PER_REQUEST: usize = 3000;
+/// The bound on waiting for imports to finish after a fault.
+const FINISH_WITHIN: Duration = Duration::from_secs(300);
+
+/// One request: contacts `from..from + count` (distinct valid phones), last name `last_name`.
+fn request(from: usize, count: usize, last_name: &str) -> Value {
+    let mut contacts = common::contacts(from, count);
+    for contact in &mut contacts {
+        contact["lastName"] = json!(last_name);
+    }
+    json!({ "contacts": contacts })
+}
+
+/// The requests (first row, row count) that carry contacts `0..total`.
+fn chunks(total: usize) -> Vec<(usize, usize)> {
+    (0..total)
+        .step_by(PER_REQUEST)
+        .map(|from| (from, PER_REQUEST.min(total - from)))
+        .collect()
+}
+
+/// The imports of one phase: their ids and the rows each carries.
+struct Phase {
+    last_name: &'static str,
+    imports: Vec<(Uuid, usize, usize)>,
+}
+
+impl Phase {
+    fn new(last_name: &'static str) -> Phase {
+        Phase {
+            last_name,
+            imports: Vec::new(),
+        }
+    }
+
+    /// Posts one request of contacts `from..from + count`.
+    async fn post(&mut self, api: &Api, from: usize, count: usize) -> Uuid {
+        let key = format!("{}-{from}-{count}", self.last_name);
+        let id = api
+            .import(&request(from, count, self.last_name), &key)
+            .await;
+        self.imports.push((id, from, count));
+        id
+    }
+
+    fn ids(&self) -> Vec<Uuid> {
+        self.imports.iter().map(|(id, _, _)| *id).collect()
+    }
+
+    fn rows(&self) -> usize {
+        self.imports.iter().map(|(_, _, n)| n).sum()
+    }
+
+    /// What a fault-free run gives each import, when contacts `0..existing` were stored before.
+    fn expected(&self, existing: usize) -> Vec<ExpectedImport> {
+        self.imports
+            .iter()
+            .map(|&(id, from, count)| {
+                let updated = existing.clamp(from, from + count) - from;
+                ExpectedImport {
+                    id,
+                    phones: (from..from + count).map(common::phone).collect(),
+                    created: (count - updated) as i64,
+                    updated: updated as i64,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Imports contacts 0..PRE with last name "Benali" and waits for it: the state before a fault.
+async fn pre_import(api: &Api, pool: &PgPool) {
+    let mut phase = Phase::new("Benali");
+    for (from, count) in chunks(PRE) {
+        phase.post(api, from, count).await;
+    }
+    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    for expected in phase.expected(0) {
+        assert_import_accounted(pool, &expected).await;
+    }
+}
+
+/// Posts these requests (first row, row count) of contacts with last name "Second".
+async fn post_all(api: &Api, requests: &[(usize, usize)]) -> Phase {
+    let mut phase = Phase::new("Second");
+    for &(from, count) in requests {
+        phase.post(api, from, count).await;
+    }
+    phase
+}
+
+/// Posts these requests in the background, while the test injects its faults.
+fn spawn_poster(api: &Api, requests: Vec<(usize, usize)>) -> JoinHandle<Phase> {
+    let api = api.clone();
+    tokio::spawn(async move { post_all(&api, &requests).await })
+}
+
+/// After the fault: every import of `phase` accounted for, and every contact 0..rows carries
+/// the phase's last name.
+async fn assert_nothing_lost_nothing_twice(pool: &PgPool, phase: &Phase) {
+    for expected in phase.expected(PRE) {
+        assert_import_accounted(pool, &expected).await;
+    }
+    let contacts: ExpectedContacts = (0..phase.rows().max(PRE))
+        .map(|n| {
+            let last = if n < phase.rows() {
+                phase.last_name
+            } else {
+                "Benali"
+            };
+            (common::phone(n), (format!("First{n}"), last.to_owned()))
+        })
+        .collect();
+    assert_contacts(pool, &contacts).await;
+}
+
+/// Rows processed so far over every import, read from the database.
+async fn processed(pool: &PgPool) -> i64 {
+    let (sum,): (Option<i64>,) = sqlx::query_as("SELECT sum(processed_rows) FROM imports")
+        .fetch_one(pool)
+        .await
+        .expect("sum processed rows");
+    sum.unwrap_or(0)
+}
+
+/// Waits (bounded) until more than `rows` rows have been processed.
+async fn wait_processed_beyond(pool: &PgPool, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if processed(pool).await > rows {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no progress beyond {rows} rows");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Batches stored and not yet applied: the work a fault can hit.
+async fn pending_batches(pool: &PgPool) -> i64 {
+    let (pending,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM import_batches WHERE state = 'pending'")
+            .fetch_one(pool)
+            .await
+            .expect("count pending batches");
+    pending
+}
+
+/// Waits up to `within` until some batch is pending; returns how many are.
+async fn wait_pending(pool: &PgPool, within: Duration) -> i64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let pending = pending_batches(pool).await;
+        if pending > 0 || Instant::now() >= deadline {
+            return pending;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits up to 2 s until a worker holds a batch open in PostgreSQL (its transaction has the
+/// batch row locked `FOR UPDATE` and reads its import); returns how many there are then.
+async fn wait_batch_transaction(pool: &PgPool) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT count(DISTINCT b.pid) FROM pg_locks b JOIN pg_locks i ON i.pid = b.pid
+             WHERE b.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND b.relation = 'import_batches'::regclass AND b.mode = 'RowShareLock'
+               AND i.relation = 'imports'::regclass AND b.pid <> pg_backend_pid()",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("look for batch transactions");
+        if open > 0 || Instant::now() >= deadline {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Starts `serve` and waits until it is healthy.
+async fn start_api(deployment: &Deployment, overrides: &[(&str, &str)]) -> Service {
+    let mut api = deployment.spawn(Role::Serve, overrides);
+    api.wait_healthy().await;
+    api
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_killed_with_sigkill_mid_batch_lose_and_duplicate_nothing() {
+    let started = Instant::now();
+    let deployment = Deployment::new().await;
+    let serve = start_api(&deployment, &[]).await;
+    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let pool = deployment.pool().await;
+    let mut worker = deployment.spawn(Role::Work, &[]);
+    pre_import(&api, &pool).await;
+
+    // 100,000 rows in 34 requests, posted while the worker is being killed.
+    let total = 100_000;
+    let poster = spawn_poster(&api, chunks(total));
+    let schedule = [0.5, 1.4, 0.8, 2.0, 0.6, 1.7, 1.1];
+    let mut before = processed(&pool).await;
+    for (n, delay) in schedule.iter().enumerate() {
+        // Kill only a worker that is busy: it has applied something since it started.
+        wait_processed_beyond(&pool, before).await;
+        tokio::time::sleep(Duration::from_secs_f64(*delay)).await;
+        let open = wait_batch_transaction(&pool).await;
+        let pending = pending_batches(&pool).await;
+        assert!(
+            pending > 0,
+            "nothing left to interrupt: make the import longer"
+        );
+        let (at, pid) = (processed(&pool).await, worker.pid());
+        worker.kill();
+        eprintln!(
+            "fault {}: kill -9 worker pid {pid} after {delay} s, {open} batch transactions open ({pending} batches pending, {at} rows processed)",
+            n + 1
+        );
+        worker = deployment.spawn(Role::Work, &[]);
+        before = at;
+    }
+    let phase = poster.await.expect("the poster");
+    assert_eq!(phase.imports.len(), 34);
+    eprintln!("faults over; one worker left running until every import finishes");
+    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    assert_nothing_lost_nothing_twice(&pool, &phase).await;
+
+    drop(worker);
+    drop(serve);
+    pool.close().await;
+    deployment.finish().await;
+    eprintln!("sigkill test took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothing() {
+    let started = Instant::now();
+    let proxy = Proxy::start("127.0.0.1:5672".parse().expect("address")).await;
+    let amqp = proxy.amqp_url();
+    let deployment = Deployment::new().await;
+    let serve = start_api(&deployment, &[("AMQP_URL", &amqp)]).await;
+    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let pool = deployment.pool().await;
+    let worker = deployment.spawn(Role::Work, &[("AMQP_URL", &amqp)]);
+    wait_readyz(&api, 200, Duration::from_secs(60)).await;
+    pre_import(&api, &pool).await;
+    // Every broker connection of both processes, once they are all up.
+    let connections = proxy.open();
+    assert!(
+        connections >= 2,
+        "the API and the worker should both be connected"
+    );
+
+    // The client keeps posting during the cuts, and during the outage.
+    let total = 10 * PER_REQUEST;
+    let requests = chunks(total);
+    let poster = spawn_poster(&api, requests[..8].to_vec());
+    for (n, delay) in [0.7, 1.2, 0.9].iter().enumerate() {
+        wait_reconnected(&proxy, connections).await;
+        tokio::time::sleep(Duration::from_secs_f64(*delay)).await;
+        let pending = wait_pending(&pool, Duration::from_secs(60)).await;
+        assert!(
+            pending > 0,
+            "nothing left to cut through: make the import longer"
+        );
+        let cut = proxy.cut();
+        eprintln!(
+            "fault {}: cut {cut} broker connections ({pending} batches pending, {} rows processed)",
+            n + 1,
+            processed(&pool).await
+        );
+    }
+    let mut phase = poster.await.expect("the poster");
+
+    // One more cut, seen through /readyz: 503 once the API has noticed, 200 once reconnected.
+    wait_reconnected(&proxy, connections).await;
+    let cut = proxy.cut();
+    let since = Instant::now();
+    eprintln!(
+        "fault 4: cut {cut} broker connections ({} batches pending, {} rows processed)",
+        pending_batches(&pool).await,
+        processed(&pool).await
+    );
+    wait_readyz(&api, 503, Duration::from_secs(15)).await;
+    let noticed = since.elapsed();
+    wait_readyz(&api, 200, Duration::from_secs(60)).await;
+    eprintln!(
+        "/readyz answered 503 after {noticed:?}, 200 again after {:?}",
+        since.elapsed()
+    );
+
+    // Then, just after the service became ready again and has published what it had to, the
+    // broker is unreachable for about 5 s: the API must report itself not ready, and still
+    // accept requests (they are durable in PostgreSQL).
+    wait_outbox_drained(&pool).await;
+    let cut = proxy.refuse();
+    let outage = Instant::now();
+    let pending = pending_batches(&pool).await;
+    eprintln!(
+        "fault 5: cut {cut} broker connections and refuse new ones for 5 s ({pending} batches pending, {} rows processed)",
+        processed(&pool).await
+    );
+    // Whatever is left of the import (perhaps nothing, on a fast machine), the requests posted
+    // during the outage below are stored and wait for the broker to come back.
+    // Readiness follows the broker by itself: for 5 s no request makes the relay publish.
+    let mut not_ready = None;
+    while not_ready.is_none() && outage.elapsed() < Duration::from_secs(5) {
+        if let Some((503, body)) = api.readyz().await {
+            not_ready = Some((outage.elapsed(), body));
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut late = None;
+    let poster = spawn_poster(&api, requests[8..].to_vec());
+    while outage.elapsed() < Duration::from_secs(5) || !poster.is_finished() {
+        if not_ready.is_none()
+            && late.is_none()
+            && let Some((503, _)) = api.readyz().await
+        {
+            late = Some(outage.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    phase
+        .imports
+        .extend(poster.await.expect("the poster").imports);
+    proxy.accept();
+    eprintln!(
+        "broker reachable again after {:?} ({} batches pending, {} rows processed); /readyz answered 503 after {:?}",
+        outage.elapsed(),
+        pending_batches(&pool).await,
+        processed(&pool).await,
+        not_ready.as_ref().map(|(after, _)| *after).or(late)
+    );
+    wait_readyz(&api, 200, Duration::from_secs(60)).await;
+    eprintln!("/readyz answers 200 again after {:?}", outage.elapsed());
+
+    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    assert_nothing_lost_nothing_twice(&pool, &phase).await;
+    // Checked last, so that a readiness problem does not hide the state of the data.
+    assert!(
+        not_ready.is_some(),
+        "GET /readyz kept answering 200 for the first 5 s the broker was unreachable \
+         (first 503 after {late:?})"
+    );
+
+    drop(worker);
+    drop(serve);
+    pool.close().await;
+    deployment.finish().await;
+    eprintln!("broker test took {:?}", started.elapsed());
+}
+
+/// Waits (bounded) until the processes hold `connections` broker connections through the
+/// proxy again, so that a cut hits a connected service.
+async fn wait_reconnected(proxy: &Proxy, connections: usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while proxy.open() < connections {
+        assert!(
+            Instant::now() < deadline,
+            "the processes did not reconnect to the broker: {} of {connections} connections",
+            proxy.open()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits up to 5 s until every stored batch has been published to the broker.
+async fn wait_outbox_drained(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let (unpublished,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM import_batches WHERE state = 'pending' AND published_at IS NULL",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("count unpublished batches");
+        if unpublished == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `GET /readyz` answers `status`; fails after `within`.
+async fn wait_readyz(api: &Api, status: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        match api.readyz().await {
+            Some((answer, _)) if answer == status => return,
+            answer => assert!(
+                Instant::now() < deadline,
+                "GET /readyz did not answer {status} within {within:?}: {answer:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_connections_terminated_mid_import_lose_and_duplicate_nothing() {
+    let started = Instant::now();
+    let deployment = Deployment::new().await;
+    let serve = start_api(&deployment, &[]).await;
+    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let worker = deployment.spawn(Role::Work, &[]);
+    let pool = deployment.pool().await;
+    pre_import(&api, &pool).await;
+
+    let admin = contact_import::store::connect(&common::admin_url(), 1)
+        .await
+        .expect("connect to the admin database");
+    let total = 6 * PER_REQUEST;
+    let poster = spawn_poster(&api, chunks(total));
+    let delays = [0.3, 0.7, 0.4, 0.9, 0.5, 0.6, 0.8, 0.4, 1.0, 0.5];
+    let (mut round, mut terminated_total, mut mid_import) = (0, 0, 0);
+    // At least ten rounds, and on until every request has been accepted.
+    while round < delays.len() || (!poster.is_finished() && round < 100) {
+        tokio::time::sleep(Duration::from_secs_f64(delays[round % delays.len()])).await;
+        let pending = wait_pending(&pool, Duration::from_secs(2)).await;
+        if pending > 0 {
+            mid_import += 1;
+        }
+        // Every connection of the service's processes; the test's own pool is spared.
+        let (terminated,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> $2) AS t",
+        )
+        .bind(&deployment.db_name)
+        .bind(process::OBSERVER)
+        .fetch_one(&admin)
+        .await
+        .expect("terminate backends");
+        terminated_total += terminated;
+        round += 1;
+        eprintln!(
+            "fault {round}: terminated {terminated} PostgreSQL connections ({pending} batches pending, {} rows processed)",
+            processed(&pool).await
+        );
+    }
+    assert!(
+        mid_import >= 5,
+        "only {mid_import} terminations hit pending work: make the import longer"
+    );
+    let phase = poster.await.expect("the poster");
+    eprintln!(
+        "faults over ({terminated_total} connections terminated, {} rows processed)",
+        processed(&pool).await
+    );
+
+    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    assert_nothing_lost_nothing_twice(&pool, &phase).await;
+
+    drop(worker);
+    drop(serve);
+    pool.close().await;
+    admin.close().await;
+    deployment.finish().await;
+    eprintln!("database test took {:?}", started.elapsed());
+}
+
+/// A fingerprint of everything an import wrote: its row, its results, its contacts.
+async fn fingerprint(pool: &PgPool, id: Uuid) -> (Value, Option<String>, Option<String>) {
+    let (import,): (Value,) =
+        sqlx::query_as("SELECT to_jsonb(i) - 'updated_at' FROM imports i WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .expect("read the import");
+    let (results,): (Option<String>,) = sqlx::query_as(
+        "SELECT md5(string_agg(row_index || ':' || status || ':' || coalesce(contact_id::text, '')
+                               || ':' || coalesce(errors::text, '') || ':' || coalesce(warnings::text, ''),
+                               ',' ORDER BY row_index))
+         FROM row_results WHERE import_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("fingerprint the row results");
+    let (contacts,): (Option<String>,) = sqlx::query_as(
+        "SELECT md5(string_agg(to_jsonb(c)::text, ',' ORDER BY c.id))
+         FROM contacts c WHERE c.id IN (SELECT contact_id FROM row_results WHERE import_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("fingerprint the contacts");
+    (import, results, contacts)
+}
+
+/// Publishes batch messages as the relay does (default exchange, persistent, confirmed).
+async fn publish_batch_messages(queue: &str, messages: &[Value]) {
+    let connection = contact_import::broker::connect(&common::amqp_url(), "fault test publisher")
+        .await
+        .expect("connect to the broker");
+    let channel = connection.create_channel().await.expect("a channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    for message in messages {
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                message.to_string().as_bytes(),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into()),
+            )
+            .await
+            .expect("publish");
+        let confirmation = confirm.await.expect("confirm");
+        assert!(
+            matches!(confirmation, Confirmation::Ack(None)),
+            "the broker did not take {message}: {confirmation:?}"
+        );
+        eprintln!("fault: published {message} to {queue}");
+    }
+    let _ = connection.close(200, "bye".into()).await;
+}
+
+/// Ready messages in a queue (passive declare).
+async fn queue_depth(queue: &str) -> u32 {
+    let connection = contact_import::broker::connect(&common::amqp_url(), "fault test inspector")
+        .await
+        .expect("connect to the broker");
+    let channel = connection.create_channel().await.expect("a channel");
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the queue exists");
+    let _ = connection.close(200, "bye".into()).await;
+    declared.message_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_and_unknown_batch_messages_are_consumed_without_effect() {
+    let started = Instant::now();
+    let deployment = Deployment::new().await;
+    // One worker with prefetch 1 takes messages strictly in queue order.
+    let mut run = deployment.spawn(
+        Role::Run,
+        &[("WORKERS", "1"), ("PREFETCH", "1"), ("BATCH_SIZE", "100")],
+    );
+    run.wait_healthy().await;
+    let api = Api::new(run.base(), &deployment.tenant("acme").await);
+    let pool = deployment.pool().await;
+
+    let mut first = Phase::new("Benali");
+    let id = first.post(&api, 0, 300).await;
+    api.wait_finished(&[id], FINISH_WITHIN).await;
+    for expected in first.expected(0) {
+        assert_import_accounted(&pool, &expected).await;
+    }
+    let before = fingerprint(&pool, id).await;
+
+    let queue = format!("{}.batches", deployment.queue_prefix);
+    let dead_letters = format!("{}.batches.dlq", deployment.queue_prefix);
+    publish_batch_messages(
+        &queue,
+        &[
+            json!({"importId": id, "batchNo": 0}),
+            json!({"importId": id, "batchNo": 0}),
+            json!({"importId": id, "batchNo": 2}),
+            json!({"importId": id, "batchNo": 2}),
+            json!({"importId": Uuid::new_v4(), "batchNo": 0}),
+        ],
+    )
+    .await;
+
+    // Queued behind those messages: once it is done, they were all handled.
+    let mut second = Phase::new("Benali");
+    let sentinel = second.post(&api, 300, 100).await;
+    api.wait_finished(&[sentinel], FINISH_WITHIN).await;
+
+    assert_eq!(
+        fingerprint(&pool, id).await,
+        before,
+        "a duplicate batch message changed the import, its results or its contacts"
+    );
+    assert_import_accounted(
+        &pool,
+        &ExpectedImport {
+            id: sentinel,
+            phones: (300..400).map(common::phone).collect(),
+            created: 100,
+            updated: 0,
+        },
+    )
+    .await;
+    let contacts: ExpectedContacts = (0..400)
+        .map(|n| (common::phone(n), (format!("First{n}"), "Benali".to_owned())))
+        .collect();
+    assert_contacts(&pool, &contacts).await;
+    assert_eq!(queue_depth(&queue).await, 0, "messages left in {queue}");
+    assert_eq!(
+        queue_depth(&dead_letters).await,
+        0,
+        "messages dead-lettered to {dead_letters}"
+    );
+
+    drop(run);
+    pool.close().await;
+    deployment.finish().await;
+    eprintln!("duplicate message test took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_mid_import_drains_exits_cleanly_and_a_restart_finishes_the_import() {
+    let started = Instant::now();
+    let deployment = Deployment::new().await;
+    let grace = Duration::from_secs(10);
+    let grace_env = grace.as_secs().to_string();
+    // Restarted on the same address, so the client's retries find it again.
+    let listen = process::free_port().to_string();
+    let overrides = [
+        ("SHUTDOWN_GRACE_SECS", grace_env.as_str()),
+        ("LISTEN_ADDR", listen.as_str()),
+    ];
+    let mut run = deployment.spawn(Role::Run, &overrides);
+    run.wait_healthy().await;
+    let api = Api::new(run.base(), &deployment.tenant("acme").await);
+    let pool = deployment.pool().await;
+    pre_import(&api, &pool).await;
+
+    // The client keeps posting through the restarts, retrying with its idempotency keys.
+    let total = 10 * PER_REQUEST;
+    let poster = spawn_poster(&api, chunks(total));
+    let mut at = PRE as i64;
+    for round in 1..=2 {
+        // Signal a process that is busy: it has applied something since it started.
+        wait_processed_beyond(&pool, at).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pending = wait_pending(&pool, Duration::from_secs(60)).await;
+        assert!(
+            pending > 0,
+            "nothing left to interrupt: make the import longer"
+        );
+        eprintln!(
+            "fault {round}: SIGTERM to `run` pid {} ({pending} batches pending, {} rows processed)",
+            run.pid(),
+            processed(&pool).await
+        );
+        let sent = Instant::now();
+        run.terminate();
+        let exit = run.wait_exit(grace + Duration::from_secs(5)).await;
+        let took = sent.elapsed();
+        eprintln!("`run` exited with {exit:?} after {took:?}");
+        let exit = exit.unwrap_or_else(|| {
+            panic!(
+                "`run` did not exit within {:?} of SIGTERM:\n{}",
+                grace + Duration::from_secs(5),
+                run.log_tail(30)
+            )
+        });
+        assert!(
+            exit.success(),
+            "`run` exited with {exit}:\n{}",
+            run.log_tail(30)
+        );
+        assert!(
+            took <= grace,
+            "`run` took {took:?} to stop, more than its grace period"
+        );
+        at = processed(&pool).await;
+        run = deployment.spawn(Role::Run, &overrides);
+        run.wait_healthy().await;
+    }
+    let phase = poster.await.expect("the poster");
+    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    assert_nothing_lost_nothing_twice(&pool, &phase).await;
+
+    drop(run);
+    pool.close().await;
+    deployment.finish().await;
+    eprintln!("sigterm test took {:?}", started.elapsed());
+}
