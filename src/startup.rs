@@ -71,6 +71,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             topology: topology.clone(),
         };
         tasks.spawn(dead_letters.run(shutdown_rx.clone()));
+        tasks.spawn(store::maintenance::run(
+            pool.clone(),
+            Duration::from_secs(5),
+            shutdown_rx.clone(),
+        ));
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

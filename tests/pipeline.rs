@@ -1109,3 +1109,36 @@ async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes()
     workers.stop().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself() {
+    // Autovacuum may be off (it is on CI machines): the service must not depend on it.
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 3000)}))
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let analysed: Option<bool> = sqlx::query_scalar(
+            "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'contacts'",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        if analysed == Some(true) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "contacts was never analysed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (estimate,): (f32,) =
+        sqlx::query_as("SELECT reltuples FROM pg_class WHERE relname = 'contacts'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(estimate >= 2500.0, "statistics still say {estimate} rows");
+    app.finish().await;
+}

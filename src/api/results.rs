@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::{AppState, parse_id};
+use crate::intake::csv::FIELDS;
 use crate::store::imports;
 use crate::store::tenants::Tenant;
 use axum::body::{Body, Bytes};
@@ -15,24 +16,10 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Columns of a JSON import's results file: the flat contact fields.
-const JSON_COLUMNS: [&str; 15] = [
-    "externalId",
-    "phone",
-    "email",
-    "firstName",
-    "lastName",
-    "fullName",
-    "occupation",
-    "preferredChannel",
-    "gender",
-    "birthday",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "customAttributes",
-];
+/// Columns of a JSON import's results file: the flat contact fields, then the attributes.
+fn json_columns() -> impl Iterator<Item = &'static str> {
+    FIELDS.into_iter().chain(["customAttributes"])
+}
 
 /// `GET /api/v1/imports/{id}/results.csv`.
 pub async fn results_csv(
@@ -76,7 +63,7 @@ async fn file(
         only_failed,
     };
     let mut header: Vec<String> =
-        columns.unwrap_or_else(|| JSON_COLUMNS.iter().map(|c| (*c).to_owned()).collect());
+        columns.unwrap_or_else(|| json_columns().map(str::to_owned).collect());
     let width = header.len();
     header.push("import_status".into());
     header.push("errors".into());
@@ -196,11 +183,10 @@ impl Source {
     }
 }
 
-/// The flat cells of a JSON contact, in `JSON_COLUMNS` order.
+/// The flat cells of a JSON contact, in `json_columns` order.
 fn json_cells(contact: &Value) -> Vec<String> {
-    JSON_COLUMNS
-        .iter()
-        .map(|c| match contact.get(*c) {
+    json_columns()
+        .map(|c| match contact.get(c) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),

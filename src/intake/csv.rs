@@ -2,9 +2,10 @@
 //! fields (explicit or automatic), and turning one record into the same flat JSON contact the
 //! JSON intake takes — so that one validator and one worker serve both. No I/O here.
 
+use super::{import_options, take_bool};
 use crate::api::error::FieldError;
-use crate::import::{ImportOptions, Mode};
-use crate::validate::{self, DedupeOn, FieldKind};
+use crate::import::ImportOptions;
+use crate::validate::{DedupeOn, FieldKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 pub const INVALID_ROW: &str = "$invalidRow";
 
 /// Contact fields a column can map to, by API name.
-const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 14] = [
     "externalId",
     "phone",
     "email",
@@ -107,87 +108,17 @@ pub fn options_from_query(
     }
 }
 
-fn bool_option(
-    map: &Map<String, Value>,
-    name: &str,
-    default: bool,
-    errors: &mut Vec<FieldError>,
-) -> bool {
-    match map.get(name) {
-        None | Some(Value::Null) => default,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "invalid_value",
-                format!("{name} must be true or false"),
-            ));
-            default
-        }
-    }
-}
-
-fn str_option<'a>(
-    map: &'a Map<String, Value>,
-    name: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<&'a str> {
-    match map.get(name) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "invalid_value",
-                format!("{name} must be a string"),
-            ));
-            None
-        }
-    }
-}
-
 /// Checks the options of a CSV import (API.md, "CSV imports").
 pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut import = ImportOptions::default();
-    let identifier =
-        str_option(map, "identifier", &mut errors).or(str_option(map, "dedupeOn", &mut errors));
-    if let Some(s) = identifier {
-        match DedupeOn::parse(s) {
-            Some(on) => import.dedupe_on = on,
-            None => errors.push(FieldError::new(
-                "/identifier",
-                "invalid_value",
-                format!("unknown identifier {s:?}: use phone, email or externalId"),
-            )),
-        }
-    }
-    if let Some(s) = str_option(map, "mode", &mut errors) {
-        match Mode::parse(s) {
-            Some(mode) => import.mode = mode,
-            None => errors.push(FieldError::new(
-                "/mode",
-                "invalid_value",
-                format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"),
-            )),
-        }
-    }
-    if let Some(s) = str_option(map, "defaultRegion", &mut errors) {
-        match validate::parse_region(s) {
-            Some(region) => import.default_region = Some(region),
-            None => errors.push(FieldError::new(
-                "/defaultRegion",
-                "invalid_value",
-                format!(
-                    "{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"
-                ),
-            )),
-        }
-    }
-    import.overwrite = bool_option(map, "overwrite", true, &mut errors);
-    import.restore_deleted = bool_option(map, "restoreDeleted", false, &mut errors);
-    let empty_cells_clear = bool_option(map, "emptyCellsClear", false, &mut errors);
-    bool_option(map, "importTag", true, &mut errors);
+    let identifier = if map.contains_key("identifier") {
+        "identifier"
+    } else {
+        "dedupeOn"
+    };
+    let import = import_options(map, identifier, &mut errors);
+    let empty_cells_clear = take_bool(map, "emptyCellsClear", false, &mut errors);
+    take_bool(map, "importTag", true, &mut errors);
     let mapping = match map.get("mapping") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m.clone()),

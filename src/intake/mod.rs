@@ -21,6 +21,15 @@ pub const MAX_CONTACTS: usize = 3000;
 /// The channel the relay listens on to hear of new batches at once.
 pub const OUTBOX_CHANNEL: &str = "contact_import_outbox";
 
+/// Wakes every relay that listens; PostgreSQL delivers it when the transaction commits.
+pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Options that later versions implement; refused rather than silently ignored.
 const NOT_YET_SUPPORTED: [&str; 9] = [
     "groupNames",
@@ -67,7 +76,7 @@ fn json_error_detail(e: &serde_json::Error) -> String {
     format!("the body is not valid JSON: {e}")
 }
 
-fn take_bool(
+pub(crate) fn take_bool(
     body: &Map<String, Value>,
     name: &str,
     default: bool,
@@ -87,7 +96,7 @@ fn take_bool(
     }
 }
 
-fn take_str<'a>(
+pub(crate) fn take_str<'a>(
     body: &'a Map<String, Value>,
     name: &str,
     errors: &mut Vec<FieldError>,
@@ -104,6 +113,51 @@ fn take_str<'a>(
             None
         }
     }
+}
+
+/// Reads the options both intakes share; `identifier` names the dedupe option (`dedupeOn`
+/// for JSON, `identifier` for CSV files).
+pub(crate) fn import_options(
+    body: &Map<String, Value>,
+    identifier: &str,
+    errors: &mut Vec<FieldError>,
+) -> ImportOptions {
+    let mut options = ImportOptions::default();
+    if let Some(s) = take_str(body, identifier, errors) {
+        match DedupeOn::parse(s) {
+            Some(on) => options.dedupe_on = on,
+            None => errors.push(FieldError::new(
+                format!("/{identifier}"),
+                "invalid_value",
+                format!("unknown {identifier} {s:?}: use phone, email or externalId"),
+            )),
+        }
+    }
+    if let Some(s) = take_str(body, "mode", errors) {
+        match Mode::parse(s) {
+            Some(mode) => options.mode = mode,
+            None => errors.push(FieldError::new(
+                "/mode",
+                "invalid_value",
+                format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"),
+            )),
+        }
+    }
+    if let Some(s) = take_str(body, "defaultRegion", errors) {
+        match validate::parse_region(s) {
+            Some(region) => options.default_region = Some(region),
+            None => errors.push(FieldError::new(
+                "/defaultRegion",
+                "invalid_value",
+                format!(
+                    "{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"
+                ),
+            )),
+        }
+    }
+    options.overwrite = take_bool(body, "overwrite", true, errors);
+    options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
+    options
 }
 
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
@@ -155,41 +209,7 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
             format!("{} contacts sent; one request takes at most {MAX_CONTACTS} (use a CSV import for more)", contacts.len()),
         ));
     }
-    let mut options = ImportOptions::default();
-    if let Some(s) = take_str(&body, "dedupeOn", &mut errors) {
-        match DedupeOn::parse(s) {
-            Some(on) => options.dedupe_on = on,
-            None => errors.push(FieldError::new(
-                "/dedupeOn",
-                "invalid_value",
-                format!("unknown dedupeOn {s:?}: use phone, email or externalId"),
-            )),
-        }
-    }
-    if let Some(s) = take_str(&body, "mode", &mut errors) {
-        match Mode::parse(s) {
-            Some(mode) => options.mode = mode,
-            None => errors.push(FieldError::new(
-                "/mode",
-                "invalid_value",
-                format!("unknown mode {s:?}: use upsert, insertOnly, updateOnly or createAll"),
-            )),
-        }
-    }
-    if let Some(s) = take_str(&body, "defaultRegion", &mut errors) {
-        match validate::parse_region(s) {
-            Some(region) => options.default_region = Some(region),
-            None => errors.push(FieldError::new(
-                "/defaultRegion",
-                "invalid_value",
-                format!(
-                    "{s:?} is not an ISO 3166-1 alpha-2 region with phone numbers (e.g. MA, GB, US)"
-                ),
-            )),
-        }
-    }
-    options.overwrite = take_bool(&body, "overwrite", true, &mut errors);
-    options.restore_deleted = take_bool(&body, "restoreDeleted", false, &mut errors);
+    let options = import_options(&body, "dedupeOn", &mut errors);
     for name in NOT_YET_SUPPORTED {
         if body.get(name).is_some_and(|v| !v.is_null()) {
             errors.push(FieldError::new(
@@ -343,10 +363,7 @@ pub async fn store(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
+    notify_outbox(&mut tx).await?;
     tx.commit().await?;
     Ok(Accepted::new(id, total_rows))
 }

@@ -5,8 +5,8 @@
 //! stored dedupe keys) and the batches released to the outbox — in one transaction. An upload
 //! cut off half-way leaves a `failed` import and applies nothing.
 
+use super::Accepted;
 use super::csv::{ColumnMap, CsvOptions, invalid_row, resolve_columns, sniff_delimiter};
-use super::{Accepted, OUTBOX_CHANNEL};
 use crate::api::error::{ApiError, FieldError};
 use crate::import::Source;
 use crate::validate::{self, FieldKind};
@@ -397,10 +397,7 @@ async fn release(
         .bind(columns)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
+    super::notify_outbox(&mut tx).await?;
     tx.commit().await
 }
 

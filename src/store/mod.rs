@@ -4,6 +4,7 @@
 pub mod contacts;
 pub mod fields;
 pub mod imports;
+pub mod maintenance;
 pub mod tenants;
 
 use sqlx::PgPool;

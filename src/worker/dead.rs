@@ -5,7 +5,7 @@
 //! their results are taken back and they go through the outbox again.
 
 use super::{BatchRef, Counts, progress};
-use crate::intake::OUTBOX_CHANNEL;
+use crate::intake::notify_outbox;
 use crate::validate::{ErrorCode, RowIssue};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -132,10 +132,7 @@ pub async fn replay(pool: &PgPool, import_id: Option<Uuid>) -> Result<usize, sql
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *tx)
-        .await?;
+    notify_outbox(&mut tx).await?;
     tx.commit().await?;
     Ok(dead.len())
 }

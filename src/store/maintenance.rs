@@ -1,0 +1,80 @@
+//! Keeping the planner's statistics fresh. A bulk import can grow `contacts` from nothing to
+//! millions of rows in minutes; until the table is analysed the planner believes it is tiny
+//! and each batch's look-up scans the whole tenant (measured: 775 ms per batch at 674k rows,
+//! 12 ms once analysed). Autovacuum does this when it is on, but it may be off or late, so
+//! the service analyses its hot tables itself once enough rows changed — one process at a
+//! time, behind an advisory lock.
+
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Tables whose statistics the hot path depends on.
+const TABLES: [&str; 2] = ["contacts", "row_results"];
+
+/// Analyse a table once this many rows changed since its last analysis …
+const MIN_CHANGES: i64 = 1000;
+/// … and they are at least this share of its rows.
+const MIN_SHARE: f64 = 0.1;
+
+/// Key of the advisory lock that keeps two processes from analysing at once.
+const LOCK_KEY: i64 = 0x0063_6f6e_7461_6374; // "contact"
+
+/// Runs until `shutdown`, checking every `every`.
+pub async fn run(pool: PgPool, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if let Err(e) = analyse_stale(&pool).await {
+            tracing::debug!(error = %e, "statistics check skipped");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Analyses each hot table whose statistics are stale; returns the tables analysed.
+pub async fn analyse_stale(pool: &PgPool) -> Result<Vec<&'static str>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !locked {
+        return Ok(Vec::new());
+    }
+    let mut analysed = Vec::new();
+    let result = async {
+        for table in TABLES {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables
+                 WHERE relname = $1 AND schemaname = current_schema()",
+            )
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((changed, live)) = row else { continue };
+            if changed >= MIN_CHANGES && changed as f64 >= MIN_SHARE * live.max(1) as f64 {
+                let started = std::time::Instant::now();
+                sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+                    .execute(&mut *conn)
+                    .await?;
+                tracing::info!(
+                    table,
+                    changed,
+                    rows = live,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "table analysed"
+                );
+                analysed.push(table);
+            }
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await;
+    result.map(|()| analysed)
+}
