@@ -495,3 +495,72 @@ async fn an_upload_cut_off_half_way_leaves_a_failed_import_and_applies_nothing()
     assert_eq!((batches, contacts), (0, 0));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_nothing() {
+    use contact_import::store::maintenance::fail_abandoned_uploads;
+    use std::time::Duration;
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    // What a process that died while receiving a file leaves behind: a queued CSV import with
+    // held batches, the last stored a while ago. Beside it, one being received right now.
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for (id, age) in [
+        (uuid::Uuid::now_v7(), "20 minutes"),
+        (uuid::Uuid::now_v7(), "1 second"),
+    ] {
+        sqlx::query(
+            "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, created_at)
+             VALUES ($1, $2, 'csv', 'queued', '{\"dedupeOn\":\"phone\",\"mode\":\"upsert\",\"overwrite\":true,\"defaultRegion\":null,\"restoreDeleted\":false}', 0, 0, now() - $3::interval)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(age)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload, state, created_at)
+             VALUES ($1, $2, 0, 0, 1, '[]', 'held', now() - $3::interval)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(age)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    // The service's own maintenance task may have done it already; either way it is done once.
+    fail_abandoned_uploads(&app.pool, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        fail_abandoned_uploads(&app.pool, Duration::from_secs(600))
+            .await
+            .unwrap(),
+        0
+    );
+    let list = app.get_json(&key, "/api/v1/imports").await;
+    let statuses: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["queued", "failed"]);
+    assert!(
+        list["data"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was applied")
+    );
+    let (held,): (i64,) = sqlx::query_as("SELECT count(*) FROM import_batches")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 1, "only the live upload keeps its batch");
+    app.finish().await;
+}

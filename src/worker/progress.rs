@@ -54,9 +54,9 @@ pub enum Cancelled {
     NotFound,
 }
 
-/// Cancels an import: it turns `cancelled`, and every batch no worker has started is done at
-/// once with its rows `skipped` (warning `cancelled`). A batch being applied right now
-/// finishes; the worker skips any batch of a cancelled import that it meets later.
+/// Cancels an import: it turns `cancelled`, and every batch not yet applied is done at once
+/// with its rows `skipped` (warning `cancelled`). A batch being applied right now finishes
+/// first; a batch of a cancelled import that a worker meets later is skipped the same way.
 pub async fn cancel(
     pool: &sqlx::PgPool,
     tenant_id: Uuid,
@@ -64,6 +64,17 @@ pub async fn cancel(
 ) -> Result<Cancelled, sqlx::Error> {
     use crate::validate::{ErrorCode, RowIssue};
     let mut tx = pool.begin().await?;
+    // Locks in the worker's order, batch rows before the import row, so the two never
+    // deadlock. A batch a worker is applying is waited for; once it is done it is left out.
+    let idle: Vec<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT batch_no, first_row, row_count FROM import_batches
+         WHERE import_id = $1 AND tenant_id = $2 AND state = 'pending'
+         ORDER BY batch_no FOR UPDATE",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .fetch_all(&mut *tx)
+    .await?;
     let updated: Option<(Uuid,)> = sqlx::query_as(
         "UPDATE imports SET status = 'cancelled'
          WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'processing') RETURNING id",
@@ -85,15 +96,6 @@ pub async fn cancel(
             Cancelled::NotFound
         });
     }
-    let idle: Vec<(i32, i32, i32)> = sqlx::query_as(
-        "SELECT batch_no, first_row, row_count FROM import_batches
-         WHERE import_id = $1 AND tenant_id = $2 AND state = 'pending'
-         FOR UPDATE SKIP LOCKED",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .fetch_all(&mut *tx)
-    .await?;
     let batch_nos: Vec<i32> = idle.iter().map(|b| b.0).collect();
     let rows: i64 = idle.iter().map(|b| i64::from(b.2)).sum();
     let warning = serde_json::to_string(&[RowIssue::new(
