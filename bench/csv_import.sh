@@ -26,6 +26,10 @@ export QUEUE_PREFIX="bench_$$" LISTEN_ADDR="127.0.0.1:$port" WORKERS="$workers" 
 cleanup() {
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  if command -v rabbitmqctl >/dev/null; then
+    for q in "$QUEUE_PREFIX.batches" "$QUEUE_PREFIX.batches.dlq"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
+    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$QUEUE_PREFIX.dlx\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 until curl -sf "http://$LISTEN_ADDR/readyz" >/dev/null; do sleep 0.2; done

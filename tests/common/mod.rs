@@ -30,6 +30,35 @@ fn database_url(admin: &str, name: &str) -> String {
     }
 }
 
+/// Deletes a test's queues, exchange and database.
+pub async fn remove_test_resources(db_name: &str, queue_prefix: &str) {
+    if let Ok(connection) = contact_import::broker::connect(&amqp_url(), "test cleanup").await
+        && let Ok(channel) = connection.create_channel().await
+    {
+        let topology = contact_import::broker::Topology::new(queue_prefix);
+        for queue in [topology.batches(), topology.dead_letters()] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), Default::default())
+                .await;
+        }
+        let _ = channel
+            .exchange_delete(
+                topology.dead_letter_exchange().as_str().into(),
+                Default::default(),
+            )
+            .await;
+        let _ = connection.close(200, "bye".into()).await;
+    }
+    if let Ok(admin) = store::connect(&admin_url(), 1).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+    }
+}
+
 /// A running service and a client for it.
 pub struct TestApp {
     pub base: String,
@@ -220,32 +249,7 @@ impl TestApp {
             running.stop().await;
         }
         self.pool.close().await;
-        if let Ok(connection) =
-            contact_import::broker::connect(&self.settings.amqp_url, "test cleanup").await
-            && let Ok(channel) = connection.create_channel().await
-        {
-            let topology = contact_import::broker::Topology::new(&self.settings.queue_prefix);
-            for queue in [topology.batches(), topology.dead_letters()] {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), Default::default())
-                    .await;
-            }
-            let _ = channel
-                .exchange_delete(
-                    topology.dead_letter_exchange().as_str().into(),
-                    Default::default(),
-                )
-                .await;
-            let _ = connection.close(200, "bye".into()).await;
-        }
-        if let Ok(admin) = store::connect(&admin_url(), 1).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.db_name
-            )))
-            .execute(&admin)
-            .await;
-        }
+        remove_test_resources(&self.db_name, &self.settings.queue_prefix).await;
     }
 }
 

@@ -3,9 +3,7 @@
 //! configured through the environment as an operator would, SIGKILLed when its guard drops so
 //! a failing test leaves nothing behind, its log kept in a file that a failing test prints.
 
-use crate::common::{admin_url, amqp_url, test_settings};
-use contact_import::broker::{self, Topology};
-use contact_import::store;
+use crate::common::{amqp_url, remove_test_resources, test_settings};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::fs::File;
@@ -166,7 +164,7 @@ impl Deployment {
 
     /// Drops the queues, the exchange, the database and the logs. Stop the services first.
     pub async fn finish(mut self) {
-        remove(&self.db_name, &self.queue_prefix).await;
+        remove_test_resources(&self.db_name, &self.queue_prefix).await;
         if std::env::var_os("FAULTS_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_dir_all(&self.log_dir);
         }
@@ -193,39 +191,10 @@ impl Drop for Deployment {
                 .enable_all()
                 .build()
             {
-                runtime.block_on(remove(&db_name, &prefix));
+                runtime.block_on(remove_test_resources(&db_name, &prefix));
             }
         });
         let _ = cleanup.join();
-    }
-}
-
-/// Deletes a deployment's queues, exchange and database.
-async fn remove(db_name: &str, queue_prefix: &str) {
-    if let Ok(connection) = broker::connect(&amqp_url(), "fault test cleanup").await
-        && let Ok(channel) = connection.create_channel().await
-    {
-        let topology = Topology::new(queue_prefix);
-        for queue in [topology.batches(), topology.dead_letters()] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), Default::default())
-                .await;
-        }
-        let _ = channel
-            .exchange_delete(
-                topology.dead_letter_exchange().as_str().into(),
-                Default::default(),
-            )
-            .await;
-        let _ = connection.close(200, "bye".into()).await;
-    }
-    if let Ok(admin) = store::connect(&admin_url(), 1).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-        admin.close().await;
     }
 }
 
