@@ -28,7 +28,6 @@ cleanup() {
   psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
   if command -v rabbitmqctl >/dev/null; then
     for q in "$QUEUE_PREFIX.batches" "$QUEUE_PREFIX.batches.dlq"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
-    rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$QUEUE_PREFIX.dlx\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
