@@ -103,36 +103,9 @@ pub fn main() -> ExitCode {
 
 async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run(s) => {
-            serve(
-                s,
-                Roles {
-                    api: true,
-                    workers: true,
-                },
-            )
-            .await
-        }
-        Command::Serve(s) => {
-            serve(
-                s,
-                Roles {
-                    api: true,
-                    workers: false,
-                },
-            )
-            .await
-        }
-        Command::Work(s) => {
-            serve(
-                s,
-                Roles {
-                    api: false,
-                    workers: true,
-                },
-            )
-            .await
-        }
+        Command::Run(s) => serve(s, Roles::ALL).await,
+        Command::Serve(s) => serve(s, Roles::API).await,
+        Command::Work(s) => serve(s, Roles::WORKERS).await,
         Command::Migrate(s) => {
             open(&s).await?;
             println!("migrations applied");
@@ -158,14 +131,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
 
 async fn open(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     telemetry::init(settings.log_format);
-    let pool = store::connect(&settings.database_url, 2)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at {}",
-                settings.database_url_redacted()
-            )
-        })?;
+    let pool = startup::connect(settings, 2).await?;
     store::migrate(&pool)
         .await
         .context("cannot apply migrations")?;

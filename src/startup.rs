@@ -23,6 +23,36 @@ pub struct Roles {
     pub workers: bool,
 }
 
+impl Roles {
+    /// `run`: API, relay and workers.
+    pub const ALL: Roles = Roles {
+        api: true,
+        workers: true,
+    };
+    /// `serve`: API and relay.
+    pub const API: Roles = Roles {
+        api: true,
+        workers: false,
+    };
+    /// `work`: workers only.
+    pub const WORKERS: Roles = Roles {
+        api: false,
+        workers: true,
+    };
+}
+
+/// Opens the pool; a failure names the (password-less) URL.
+pub async fn connect(settings: &Settings, max_connections: u32) -> anyhow::Result<sqlx::PgPool> {
+    store::connect(&settings.database_url, max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {}",
+                settings.database_url_redacted()
+            )
+        })
+}
+
 /// A started service.
 pub struct Running {
     /// The API's bound address, when it runs one.
@@ -34,14 +64,7 @@ pub struct Running {
 
 /// Connects, migrates when the API runs, and starts the parts named by `roles`.
 pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> {
-    let pool = store::connect(&settings.database_url, settings.db_max_connections)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at {}",
-                settings.database_url_redacted()
-            )
-        })?;
+    let pool = connect(&settings, settings.db_max_connections).await?;
     if roles.api {
         store::migrate(&pool)
             .await

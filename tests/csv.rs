@@ -64,14 +64,7 @@ fn status_of(row: &Value) -> &str {
 async fn a_file_is_imported_and_its_results_file_matches_it_row_by_row() {
     let mut settings = test_settings().await;
     settings.batch_size = 100;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let mut file = String::from("Phone,First Name,last_name,E-mail,Notes\n");
     for n in 0..1000 {
@@ -266,14 +259,7 @@ fn urlencode(s: &str) -> String {
 async fn rows_of_one_file_with_the_same_identifier_both_fail_even_in_different_batches() {
     let mut settings = test_settings().await;
     settings.batch_size = 3;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let file = "phone,firstName\n+212612345678,A\n+212612345600,B\n+212612345601,C\n0612345678,D\n00212 612 345 678,E\n";
     let id = upload_ok(&app, &key, "?defaultRegion=MA", file).await;
@@ -341,14 +327,7 @@ async fn a_cancelled_import_skips_and_counts_what_has_not_started() {
     let mut settings = test_settings().await;
     settings.batch_size = 10;
     // No workers: nothing starts, so everything is cancelled.
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: false,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::API).await;
     let key = app.tenant("acme").await;
     let mut file = String::from("phone\n");
     for n in 0..50 {
@@ -405,14 +384,7 @@ async fn a_cancelled_import_skips_and_counts_what_has_not_started() {
 async fn an_upload_cut_off_half_way_leaves_a_failed_import_and_applies_nothing() {
     let mut settings = test_settings().await;
     settings.batch_size = 10;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let mut head = String::from("phone,firstName\n");
     for n in 0..100 {

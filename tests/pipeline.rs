@@ -164,14 +164,7 @@ async fn api_keys_are_required_and_tenants_never_see_each_other() {
 async fn request_level_problems_are_answered_with_problem_json_and_store_nothing() {
     let mut settings = test_settings().await;
     settings.max_body_bytes = 64 * 1024;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
 
     let malformed = app
@@ -423,14 +416,7 @@ async fn flat_and_reteno_shapes_store_the_same_contact() {
 async fn rows_with_the_same_identifier_fail_as_duplicates_across_batches() {
     let mut settings = test_settings().await;
     settings.batch_size = 2;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let body = json!({"defaultRegion": "MA", "contacts": [
         {"phone": "+212612345678"},
@@ -754,14 +740,7 @@ async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
 #[tokio::test]
 async fn a_redelivered_batch_applies_nothing_twice() {
     // No workers: the test plays the worker, delivering the same batch twice at once and again later.
-    let app = spawn_with(
-        test_settings().await,
-        Roles {
-            api: true,
-            workers: false,
-        },
-    )
-    .await;
+    let app = spawn_with(test_settings().await, Roles::API).await;
     let key = app.tenant("acme").await;
     let id = app
         .import(&key, &json!({"contacts": contacts(0, 300)}))
@@ -809,14 +788,7 @@ async fn a_redelivered_batch_applies_nothing_twice() {
 
 #[tokio::test]
 async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing() {
-    let app = spawn_with(
-        test_settings().await,
-        Roles {
-            api: true,
-            workers: false,
-        },
-    )
-    .await;
+    let app = spawn_with(test_settings().await, Roles::API).await;
     let key = app.tenant("acme").await;
     let first = app
         .import(&key, &json!({"contacts": contacts(0, 500)}))
@@ -853,14 +825,7 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
 async fn status_rows_and_lists_page_as_documented() {
     let mut settings = test_settings().await;
     settings.batch_size = 100;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let mut body = contacts(0, 250);
     body[10]["phone"] = json!("nope");
@@ -953,29 +918,16 @@ async fn health_and_readiness_report_the_dependencies() {
 }
 
 async fn start_workers(app: &TestApp) -> contact_import::startup::Running {
-    contact_import::startup::start(
-        app.settings.clone(),
-        Roles {
-            api: false,
-            workers: true,
-        },
-    )
-    .await
-    .expect("start workers")
+    contact_import::startup::start(app.settings.clone(), Roles::WORKERS)
+        .await
+        .expect("start workers")
 }
 
 #[tokio::test]
 async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrives_it() {
     let mut settings = test_settings().await;
     settings.batch_size = 2;
-    let app = spawn_with(
-        settings,
-        Roles {
-            api: true,
-            workers: false,
-        },
-    )
-    .await;
+    let app = spawn_with(settings, Roles::API).await;
     let key = app.tenant("acme").await;
     let id = app.import(&key, &json!({"contacts": contacts(0, 4)})).await;
     // Batch 1's stored payload is damaged: no delivery can ever apply it.
@@ -1055,14 +1007,7 @@ async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes()
     use lapin::BasicProperties;
     use lapin::options::BasicPublishOptions;
     // No workers: the batch sits in the queue until the "broker" dead-letters it.
-    let app = spawn_with(
-        test_settings().await,
-        Roles {
-            api: true,
-            workers: false,
-        },
-    )
-    .await;
+    let app = spawn_with(test_settings().await, Roles::API).await;
     let key = app.tenant("acme").await;
     let id = app.import(&key, &json!({"contacts": contacts(0, 3)})).await;
     let batch = pending_batches(&app).await[0];

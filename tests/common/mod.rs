@@ -104,24 +104,22 @@ pub async fn test_settings() -> Settings {
 
 /// The whole service (API, relay, workers).
 pub async fn spawn_app() -> TestApp {
-    spawn_with(
-        test_settings().await,
-        Roles {
-            api: true,
-            workers: true,
-        },
-    )
-    .await
+    spawn_with(test_settings().await, Roles::ALL).await
 }
 
-/// The service with given settings and roles.
-pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
-    let db_name = settings
+/// The name of the database a test's settings point at.
+pub fn database_name(settings: &Settings) -> String {
+    settings
         .database_url
         .rsplit('/')
         .next()
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+/// The service with given settings and roles.
+pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
+    let db_name = database_name(&settings);
     let running = startup::start(settings.clone(), roles)
         .await
         .expect("start the service");

@@ -3,7 +3,7 @@
 //! configured through the environment as an operator would, SIGKILLed when its guard drops so
 //! a failing test leaves nothing behind, its log kept in a file that a failing test prints.
 
-use crate::common::{amqp_url, remove_test_resources, test_settings};
+use crate::common::{amqp_url, database_name, remove_test_resources, test_settings};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::fs::File;
@@ -52,12 +52,7 @@ impl Deployment {
     /// Creates the database (as `test_settings` does) and picks a queue prefix.
     pub async fn new() -> Deployment {
         let settings = test_settings().await;
-        let db_name = settings
-            .database_url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let db_name = database_name(&settings);
         let log_dir = std::env::temp_dir()
             .join("contact-import-faults")
             .join(&settings.queue_prefix);
