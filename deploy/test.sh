@@ -21,5 +21,8 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets --locked -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "deploy/validate.sh (Dockerfile, docker-compose.yml, deploy/kubernetes)"
+bash deploy/validate.sh
+
 step "cargo test --locked $*"
 cargo test --locked "$@"
