@@ -233,10 +233,10 @@ async fn workers_killed_with_sigkill_mid_batch_lose_and_duplicate_nothing() {
     let mut worker = deployment.spawn(Role::Work, &[]);
     pre_import(&api, &pool).await;
 
-    // 100,000 rows in 34 requests, posted while the worker is being killed.
-    let total = 100_000;
+    // 250,000 rows in 84 requests, posted while the worker is being killed.
+    let total = 250_000;
     let poster = spawn_poster(&api, chunks(total));
-    let schedule = [0.5, 1.4, 0.8, 2.0, 0.6, 1.7, 1.1];
+    let schedule = [0.4, 1.0, 0.6, 1.4, 0.5, 1.2, 0.8];
     let mut before = processed(&pool).await;
     for (n, delay) in schedule.iter().enumerate() {
         // Kill only a worker that is busy: it has applied something since it started.
@@ -258,7 +258,7 @@ async fn workers_killed_with_sigkill_mid_batch_lose_and_duplicate_nothing() {
         before = at;
     }
     let phase = poster.await.expect("the poster");
-    assert_eq!(phase.imports.len(), 34);
+    assert_eq!(phase.imports.len(), total.div_ceil(PER_REQUEST));
     eprintln!("faults over; one worker left running until every import finishes");
     api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
@@ -290,9 +290,9 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
     );
 
     // The client keeps posting during the cuts, and during the outage.
-    let total = 10 * PER_REQUEST;
+    let total = 25 * PER_REQUEST;
     let requests = chunks(total);
-    let poster = spawn_poster(&api, requests[..8].to_vec());
+    let poster = spawn_poster(&api, requests[..20].to_vec());
     for (n, delay) in [0.7, 1.2, 0.9].iter().enumerate() {
         wait_reconnected(&proxy, connections).await;
         tokio::time::sleep(Duration::from_secs_f64(*delay)).await;
@@ -350,7 +350,7 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
         }
     }
     let mut late = None;
-    let poster = spawn_poster(&api, requests[8..].to_vec());
+    let poster = spawn_poster(&api, requests[20..].to_vec());
     while outage.elapsed() < Duration::from_secs(5) || !poster.is_finished() {
         if not_ready.is_none()
             && late.is_none()
@@ -449,7 +449,7 @@ async fn database_connections_terminated_mid_import_lose_and_duplicate_nothing()
     let admin = contact_import::store::connect(&common::admin_url(), 1)
         .await
         .expect("connect to the admin database");
-    let total = 6 * PER_REQUEST;
+    let total = 15 * PER_REQUEST;
     let poster = spawn_poster(&api, chunks(total));
     let delays = [0.3, 0.7, 0.4, 0.9, 0.5, 0.6, 0.8, 0.4, 1.0, 0.5];
     let (mut round, mut terminated_total, mut mid_import) = (0, 0, 0);

@@ -1,0 +1,972 @@
+//! End-to-end throughput and intake latency, side by side in one run, against what PostgreSQL
+//! itself can do on the same machine:
+//!
+//! 1. ceiling: `COPY` of the rows into a table with the same indexes as `contacts`;
+//! 2. naive: one `INSERT … ON CONFLICT` per row, in transactions of the batch size;
+//! 3. ours: the generated contacts posted as 3000-contact requests to `contact-import run
+//!    --workers W` (release build), from the first request to the last row's result, for each W;
+//! 4. ours again on the same contacts (every row that applies becomes an update);
+//! 5. ours on the same rows as one CSV file;
+//! 6. intake latency of `POST /api/v1/contacts` at 1, 4 and 16 concurrent clients, and of
+//!    `GET /api/v1/imports/{id}` under that load.
+//!
+//! `cargo bench --bench pipeline -- --rows 200000` (see `--help`). Needs PostgreSQL and RabbitMQ
+//! (`deploy/services.sh`) and `../shared/bench/gen_contacts.py`. Every phase gets a database and
+//! queue prefix of its own, removed afterwards.
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use clap::Parser;
+use contact_import::broker::{self, Topology};
+use contact_import::store;
+use contact_import::validate::{self, DedupeOn, FieldKind, Patch, Rules, ValidContact};
+use serde_json::Value;
+use sqlx::{Connection, PgPool};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_contact-import");
+const BATCH_SIZE: usize = 500;
+
+#[derive(Parser, Debug)]
+#[command(about = "contact-import end-to-end benchmark")]
+struct Args {
+    /// Contacts to generate and import.
+    #[arg(long, default_value_t = 200_000)]
+    rows: usize,
+    /// Worker counts for the end-to-end JSON runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+    workers: Vec<usize>,
+    /// Workers for the CSV run and the latency run.
+    #[arg(long, default_value_t = 2)]
+    csv_workers: usize,
+    /// Concurrent clients posting the requests of an end-to-end run.
+    #[arg(long, default_value_t = 4)]
+    post_clients: usize,
+    /// Concurrency levels of the intake latency measurement.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
+    clients: Vec<usize>,
+    /// Requests per concurrency level of the latency measurement.
+    #[arg(long, default_value_t = 96)]
+    latency_requests: usize,
+    /// Phases to skip: ceiling, naive, json, reimport, csv, latency.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Keep the databases (named bench_<pid>_<phase>) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let env = Env {
+        keep: args.keep,
+        ..Env::from_env()
+    };
+    let skip = |phase: &str| args.skip.iter().any(|s| s == phase);
+    let data = Dataset::load(args.rows)?;
+    println!(
+        "contact-import pipeline benchmark: {} rows ({} requests of up to 3000), {} cores",
+        args.rows,
+        data.requests.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut report = Report::default();
+
+    if !skip("ceiling") || !skip("naive") {
+        let rows = data.valid_unique_rows()?;
+        println!(
+            "ceiling and naive write the {} rows that are valid and unique",
+            rows.len()
+        );
+        let db = Database::create(&env, "base").await?;
+        let pool = db.pool().await?;
+        if !skip("ceiling") {
+            let rate = copy_ceiling(&pool, &rows).await?;
+            report.add("ceiling: COPY", rows.len(), rate, None);
+        }
+        if !skip("naive") {
+            let rate = naive_inserts(&pool, &rows).await?;
+            report.add(
+                "naive: INSERT … ON CONFLICT per row",
+                rows.len(),
+                rate,
+                None,
+            );
+        }
+        pool.close().await;
+        db.drop_now().await;
+    }
+
+    for &workers in &args.workers {
+        if skip("json") {
+            break;
+        }
+        let service = Service::start(&env, &format!("json{workers}"), workers).await?;
+        let result = async {
+            let key = service.tenant().await?;
+            let seconds = post_all(&service, &key, &data.requests, args.post_clients).await?;
+            report.add_ours(
+                &format!("ours: JSON, W={workers}"),
+                &service,
+                args.rows,
+                seconds,
+            )?;
+            if !skip("reimport") {
+                let seconds = post_all(&service, &key, &data.requests, args.post_clients).await?;
+                report.add_ours(
+                    &format!("ours: JSON re-import, W={workers}"),
+                    &service,
+                    args.rows,
+                    seconds,
+                )?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        service.stop().await;
+        result?;
+    }
+
+    if !skip("csv") {
+        let workers = args.csv_workers;
+        let service = Service::start(&env, "csv", workers).await?;
+        let result = async {
+            let key = service.tenant().await?;
+            let seconds = upload_csv(&service, &key, &data.csv).await?;
+            report.add_ours(
+                &format!("ours: CSV, W={workers}"),
+                &service,
+                args.rows,
+                seconds,
+            )
+        }
+        .await;
+        service.stop().await;
+        result?;
+    }
+
+    if !skip("latency") {
+        let service = Service::start(&env, "latency", args.csv_workers).await?;
+        let result = async {
+            let key = service.tenant().await?;
+            for &clients in &args.clients {
+                let line = intake_latency(
+                    &service,
+                    &key,
+                    &data.requests,
+                    clients,
+                    args.latency_requests,
+                )
+                .await?;
+                report.latency.push(line);
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        service.stop().await;
+        result?;
+    }
+
+    println!("\n{}", report.markdown(args.rows));
+    Ok(())
+}
+
+/// Where the services are.
+struct Env {
+    admin_url: String,
+    amqp_url: String,
+    run_id: String,
+    keep: bool,
+}
+
+impl Env {
+    fn from_env() -> Env {
+        Env {
+            admin_url: std::env::var("ADMIN_DATABASE_URL")
+                .or_else(|_| std::env::var("DATABASE_URL"))
+                .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into()),
+            amqp_url: std::env::var("AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            run_id: format!("bench_{}", std::process::id()),
+            keep: false,
+        }
+    }
+}
+
+/// The generated data: request bodies, the same rows as CSV, and the contacts themselves.
+struct Dataset {
+    requests: Vec<axum::body::Bytes>,
+    csv: PathBuf,
+    contacts: Vec<Value>,
+}
+
+impl Dataset {
+    fn load(rows: usize) -> Result<Dataset> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = root.join("../shared/bench/gen_contacts.py");
+        ensure!(
+            script.exists(),
+            "{} is missing: the benchmark's data comes from it",
+            script.display()
+        );
+        let dir = root.join("bench/data");
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let jsonl = generate(&script, &dir, "json", rows, "jsonl")?;
+        let csv = generate(&script, &dir, "csv", rows, "csv")?;
+        let text = std::fs::read_to_string(&jsonl)?;
+        let mut requests = Vec::new();
+        let mut contacts = Vec::with_capacity(rows);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let body: Value = serde_json::from_str(line).context("a generated request")?;
+            if let Some(list) = body.get("contacts").and_then(Value::as_array) {
+                contacts.extend(list.iter().cloned());
+            }
+            requests.push(axum::body::Bytes::copy_from_slice(line.as_bytes()));
+        }
+        ensure!(
+            contacts.len() == rows,
+            "generated {} contacts, not {rows}",
+            contacts.len()
+        );
+        Ok(Dataset {
+            requests,
+            csv,
+            contacts,
+        })
+    }
+
+    /// The rows the service would write, normalised as it does, first occurrence of each
+    /// identifier only: what COPY and the naive loop write.
+    fn valid_unique_rows(&self) -> Result<Vec<ValidContact>> {
+        let fields = bench_fields()?;
+        let rules = Rules {
+            dedupe_on: DedupeOn::Phone,
+            default_region: None,
+            fields: &fields,
+            today: time::OffsetDateTime::now_utc().date(),
+        };
+        let mut seen = HashSet::new();
+        let mut rows = Vec::new();
+        for raw in &self.contacts {
+            let Ok(c) = validate::validate_contact(raw, &rules) else {
+                continue;
+            };
+            let keys = [
+                c.phone.as_set().map(|p| format!("p{}", p.as_str())),
+                c.email.as_set().map(|e| format!("e{}", e.as_str())),
+                c.external_id.as_set().map(|x| format!("x{}", x.as_str())),
+            ];
+            if keys.iter().flatten().any(|k| seen.contains(k)) {
+                continue;
+            }
+            seen.extend(keys.into_iter().flatten());
+            rows.push(c);
+        }
+        Ok(rows)
+    }
+}
+
+/// Runs the generator once per size and kind; the files stay in `bench/data` (git-ignored).
+fn generate(script: &Path, dir: &Path, kind: &str, rows: usize, ext: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("contacts-{rows}.{ext}"));
+    if path.metadata().is_ok_and(|m| m.len() > 0) {
+        return Ok(path);
+    }
+    println!("generating {}", path.display());
+    let partial = path.with_extension(format!("{ext}.partial"));
+    let out = std::fs::File::create(&partial)?;
+    let status = Command::new("python3")
+        .arg(script)
+        .arg(kind)
+        .arg(rows.to_string())
+        .stdout(out)
+        .status()
+        .context("run python3 gen_contacts.py")?;
+    ensure!(
+        status.success(),
+        "gen_contacts.py {kind} {rows} failed: {status}"
+    );
+    std::fs::rename(&partial, &path)?;
+    Ok(path)
+}
+
+/// The two custom fields the generated data carries.
+fn bench_fields() -> Result<HashMap<String, FieldKind>> {
+    let plans = serde_json::json!(["free", "standard", "premium", "trial"]);
+    Ok(HashMap::from([
+        (
+            "plan".to_owned(),
+            FieldKind::parse("enum", Some(&plans)).map_err(|e| anyhow!(e))?,
+        ),
+        (
+            "account_balance".to_owned(),
+            FieldKind::parse("number", None).map_err(|e| anyhow!(e))?,
+        ),
+    ]))
+}
+
+const FIELD_DEFINITIONS: [&str; 2] = [
+    r#"{"name":"plan","type":"enum","options":["free","standard","premium","trial"]}"#,
+    r#"{"name":"account_balance","type":"number"}"#,
+];
+
+/// A database of the run's own, with the service's schema.
+struct Database {
+    name: String,
+    url: String,
+    admin_url: String,
+    keep: bool,
+}
+
+impl Database {
+    async fn create(env: &Env, label: &str) -> Result<Database> {
+        let name = format!("{}_{label}", env.run_id);
+        let admin = store::connect(&env.admin_url, 1).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let url = match env.admin_url.rfind('/') {
+            Some(i) => format!("{}/{name}", &env.admin_url[..i]),
+            None => bail!("ADMIN_DATABASE_URL has no database part"),
+        };
+        let pool = store::connect(&url, 1).await?;
+        store::migrate(&pool).await?;
+        pool.close().await;
+        Ok(Database {
+            name,
+            url,
+            admin_url: env.admin_url.clone(),
+            keep: env.keep,
+        })
+    }
+
+    async fn pool(&self) -> Result<PgPool> {
+        Ok(store::connect(&self.url, 2).await?)
+    }
+
+    async fn drop_now(&self) {
+        if self.keep {
+            println!("kept database {}", self.name);
+            return;
+        }
+        if let Ok(admin) = store::connect(&self.admin_url, 1).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, external_id, phone, email, first_name, last_name, \
+    full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip, \
+    custom_attributes";
+
+/// One contact as the strings of `COLUMNS` after the two ids (`None` is NULL).
+fn columns(c: &ValidContact) -> [Option<String>; 15] {
+    fn text(p: &Patch<String>) -> Option<String> {
+        p.as_set().cloned()
+    }
+    let attributes: serde_json::Map<String, Value> = c
+        .custom_attributes
+        .iter()
+        .filter_map(|(k, v)| v.as_set().map(|v| (k.clone(), v.clone())))
+        .collect();
+    [
+        c.external_id.as_set().map(|x| x.as_str().to_owned()),
+        c.phone.as_set().map(|x| x.as_str().to_owned()),
+        c.email.as_set().map(|x| x.as_str().to_owned()),
+        text(&c.first_name),
+        text(&c.last_name),
+        text(&c.full_name),
+        text(&c.occupation),
+        text(&c.preferred_channel),
+        c.gender.as_set().map(|g| g.as_str().to_owned()),
+        c.birthday.as_set().map(|d| d.to_string()),
+        text(&c.address),
+        text(&c.city),
+        text(&c.state),
+        text(&c.zip),
+        Some(Value::Object(attributes).to_string()),
+    ]
+}
+
+/// A tenant row for the ceiling and naive tables' foreign key.
+async fn bench_tenant(pool: &PgPool) -> Result<uuid::Uuid> {
+    let id = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, $2, 'x')")
+        .bind(id)
+        .bind(format!("bench-{id}"))
+        .execute(pool)
+        .await?;
+    Ok(id)
+}
+
+/// A copy of `contacts`: same columns, defaults, checks and indexes, and its foreign key.
+async fn like_contacts(pool: &PgPool, table: &str) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {table} (LIKE contacts INCLUDING ALL,
+             FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE)"
+    )))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The physical limit: COPY in CSV format, sent in 1 MiB chunks, one transaction.
+async fn copy_ceiling(pool: &PgPool, rows: &[ValidContact]) -> Result<f64> {
+    like_contacts(pool, "ceiling_contacts").await?;
+    let tenant = bench_tenant(pool).await?;
+    let mut chunks = Vec::new();
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20));
+    for c in rows {
+        let mut record = vec![uuid::Uuid::now_v7().to_string(), tenant.to_string()];
+        record.extend(columns(c).into_iter().map(Option::unwrap_or_default));
+        writer.write_record(&record)?;
+        if writer.get_ref().len() >= 1 << 20 {
+            chunks.push(std::mem::replace(
+                &mut writer,
+                csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20)),
+            ));
+        }
+    }
+    chunks.push(writer);
+    let chunks: Vec<Vec<u8>> = chunks
+        .into_iter()
+        .map(|w| w.into_inner().map_err(|e| anyhow!("csv: {e}")))
+        .collect::<Result<_>>()?;
+
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    let mut tx = conn.begin().await?;
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY ceiling_contacts ({COLUMNS}) FROM STDIN (FORMAT csv)"
+        ))
+        .await?;
+    for chunk in &chunks {
+        copy.send(chunk.as_slice()).await?;
+    }
+    let copied = copy.finish().await?;
+    tx.commit().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(copied as usize == rows.len(), "COPY wrote {copied} rows");
+    println!("ceiling: COPY {copied} rows in {seconds:.2} s");
+    Ok(rows.len() as f64 / seconds)
+}
+
+/// What a first implementation would do: one upsert statement per row.
+async fn naive_inserts(pool: &PgPool, rows: &[ValidContact]) -> Result<f64> {
+    like_contacts(pool, "naive_contacts").await?;
+    let tenant = bench_tenant(pool).await?;
+    let sql = format!(
+        "INSERT INTO naive_contacts ({COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::date, $13, $14, $15, $16, $17::jsonb)
+         ON CONFLICT (tenant_id, phone) WHERE phone IS NOT NULL DO UPDATE SET
+             external_id = EXCLUDED.external_id, email = EXCLUDED.email,
+             first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+             full_name = EXCLUDED.full_name, occupation = EXCLUDED.occupation,
+             preferred_channel = EXCLUDED.preferred_channel, gender = EXCLUDED.gender,
+             birthday = EXCLUDED.birthday, address = EXCLUDED.address, city = EXCLUDED.city,
+             state = EXCLUDED.state, zip = EXCLUDED.zip,
+             custom_attributes = EXCLUDED.custom_attributes, updated_at = now()"
+    );
+    let mut conn: sqlx::pool::PoolConnection<sqlx::Postgres> = pool.acquire().await?;
+    let started = Instant::now();
+    for chunk in rows.chunks(BATCH_SIZE) {
+        let mut tx = conn.begin().await?;
+        for c in chunk {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(uuid::Uuid::now_v7())
+                .bind(tenant);
+            for value in columns(c) {
+                query = query.bind(value);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("naive: {} upserts in {seconds:.2} s", rows.len());
+    Ok(rows.len() as f64 / seconds)
+}
+
+/// `contact-import run` as a child process with a database and queue prefix of its own.
+struct Service {
+    child: std::sync::Mutex<Option<Child>>,
+    pid: u32,
+    addr: SocketAddr,
+    db: Database,
+    queue_prefix: String,
+    amqp_url: String,
+    http: reqwest::Client,
+}
+
+impl Service {
+    async fn start(env: &Env, label: &str, workers: usize) -> Result<Service> {
+        let db = Database::create(env, label).await?;
+        let queue_prefix = format!("{}_{label}", env.run_id);
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let log = std::env::temp_dir().join(format!("{queue_prefix}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(BIN)
+            .arg("run")
+            .env("DATABASE_URL", &db.url)
+            .env("AMQP_URL", &env.amqp_url)
+            .env("LISTEN_ADDR", addr.to_string())
+            .env("QUEUE_PREFIX", &queue_prefix)
+            .env("WORKERS", workers.to_string())
+            .env("SHUTDOWN_GRACE_SECS", "5")
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env("RATE_LIMIT_RPS", "100000")
+            .env("RATE_LIMIT_BURST", "100000")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("start contact-import run")?;
+        let service = Service {
+            pid: child.id(),
+            child: std::sync::Mutex::new(Some(child)),
+            addr,
+            db,
+            queue_prefix,
+            amqp_url: env.amqp_url.clone(),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()?,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = service
+                .http
+                .get(service.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                service.stop().await;
+                bail!(
+                    "the service did not become ready in 60 s; log in {}",
+                    log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(service)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A tenant made by `contact-import tenant create`, with the data's custom fields.
+    async fn tenant(&self) -> Result<String> {
+        let output = Command::new(BIN)
+            .args(["tenant", "create", "bench"])
+            .env("DATABASE_URL", &self.db.url)
+            .env("RUST_LOG", "warn")
+            .output()?;
+        ensure!(output.status.success(), "tenant create failed");
+        let key = String::from_utf8(output.stdout)?
+            .lines()
+            .last()
+            .context("tenant create printed no key")?
+            .trim()
+            .to_owned();
+        for field in FIELD_DEFINITIONS {
+            let response = self
+                .http
+                .post(self.url("/api/v1/fields"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body(field)
+                .send()
+                .await?;
+            ensure!(
+                response.status().is_success(),
+                "defining a field: {}",
+                response.status()
+            );
+        }
+        Ok(key)
+    }
+
+    /// Peak resident set size of the service so far (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    }
+
+    async fn status(&self, key: &str, id: &str) -> Result<Value> {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/v1/imports/{id}")))
+            .bearer_auth(key)
+            .send()
+            .await?;
+        ensure!(
+            response.status().is_success(),
+            "status of {id}: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
+    /// Waits for an import's final status, polling every 100 ms.
+    async fn wait_final(&self, key: &str, id: &str) -> Result<Value> {
+        loop {
+            let status = self.status(key, id).await?;
+            match status["status"].as_str() {
+                Some("completed" | "completedWithErrors" | "failed" | "cancelled") => {
+                    return Ok(status);
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// SIGTERM, a few seconds' grace, then SIGKILL; then the database and queues go.
+    async fn stop(&self) {
+        let child = self.child.lock().ok().and_then(|mut c| c.take());
+        if let Some(mut child) = child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(connection) = broker::connect(&self.amqp_url, "bench cleanup").await
+            && let Ok(channel) = connection.create_channel().await
+        {
+            let topology = Topology::new(&self.queue_prefix);
+            for queue in [topology.batches(), topology.dead_letters()] {
+                let _ = channel
+                    .queue_delete(queue.as_str().into(), Default::default())
+                    .await;
+            }
+            let _ = channel
+                .exchange_delete(
+                    topology.dead_letter_exchange().as_str().into(),
+                    Default::default(),
+                )
+                .await;
+            let _ = connection.close(200, "bye".into()).await;
+        }
+        self.db.drop_now().await;
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(mut guard) = self.child.lock()
+            && let Some(child) = guard.as_mut()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Posts every request from `clients` concurrent clients, then waits for every import's final
+/// status. Returns the seconds from the first request to the last final status.
+async fn post_all(
+    service: &Service,
+    key: &str,
+    requests: &[axum::body::Bytes],
+    clients: usize,
+) -> Result<f64> {
+    let next = AtomicUsize::new(0);
+    let ids = Mutex::new(vec![String::new(); requests.len()]);
+    let started = Instant::now();
+    let post = |_| async {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(body) = requests.get(i) else {
+                return anyhow::Ok(());
+            };
+            let id = post_contacts(service, key, body.clone()).await?;
+            ids.lock().await[i] = id;
+        }
+    };
+    futures_util::future::try_join_all((0..clients.max(1)).map(post)).await?;
+    let ids = ids.into_inner();
+    let mut totals = Counts::default();
+    for id in &ids {
+        let status = service.wait_final(key, id).await?;
+        totals.add(&status);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    totals.print(seconds);
+    Ok(seconds)
+}
+
+/// One `POST /api/v1/contacts`; returns the asyncSessionId.
+async fn post_contacts(service: &Service, key: &str, body: axum::body::Bytes) -> Result<String> {
+    let response = service
+        .http
+        .post(service.url("/api/v1/contacts"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    ensure!(
+        status.as_u16() == 202,
+        "POST /api/v1/contacts: {status} {answer}"
+    );
+    answer["asyncSessionId"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no asyncSessionId")
+}
+
+/// The whole CSV file as one `text/csv` body; returns the seconds to the final status.
+async fn upload_csv(service: &Service, key: &str, path: &Path) -> Result<f64> {
+    let body = tokio::task::block_in_place(|| std::fs::read(path))?;
+    let started = Instant::now();
+    let response = service
+        .http
+        .post(service.url("/api/v1/imports?dedupeOn=phone"))
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    ensure!(
+        status.as_u16() == 202,
+        "POST /api/v1/imports: {status} {answer}"
+    );
+    let stored = started.elapsed().as_secs_f64();
+    let id = answer["asyncSessionId"]
+        .as_str()
+        .context("no asyncSessionId")?;
+    let final_status = service.wait_final(key, id).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut totals = Counts::default();
+    totals.add(&final_status);
+    println!("csv: upload and store {stored:.1} s");
+    totals.print(seconds);
+    Ok(seconds)
+}
+
+#[derive(Default)]
+struct Counts {
+    imports: usize,
+    total: i64,
+    processed: i64,
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    failed: i64,
+}
+
+impl Counts {
+    fn add(&mut self, status: &Value) {
+        let n = |name: &str| status[name].as_i64().unwrap_or(0);
+        self.imports += 1;
+        self.total += n("totalRows");
+        self.processed += n("processedRows");
+        self.created += n("created");
+        self.updated += n("updated");
+        self.skipped += n("skipped");
+        self.failed += n("failed");
+    }
+
+    fn print(&self, seconds: f64) {
+        println!(
+            "  {} imports, {}/{} rows in {seconds:.1} s: {} created, {} updated, {} skipped, {} failed",
+            self.imports,
+            self.processed,
+            self.total,
+            self.created,
+            self.updated,
+            self.skipped,
+            self.failed
+        );
+    }
+}
+
+struct Latency {
+    clients: usize,
+    posts: Vec<Duration>,
+    statuses: Vec<Duration>,
+}
+
+/// `requests` POSTs from `clients` concurrent clients, while one more client reads the newest
+/// import's status back to back with a 10 ms pause.
+async fn intake_latency(
+    service: &Service,
+    key: &str,
+    bodies: &[axum::body::Bytes],
+    clients: usize,
+    requests: usize,
+) -> Result<Latency> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let newest: Mutex<Option<String>> = Mutex::new(None);
+    let posts = Mutex::new(Vec::with_capacity(requests));
+    let post = |_| async {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= requests {
+                return anyhow::Ok(());
+            }
+            let body = bodies[i % bodies.len()].clone();
+            let started = Instant::now();
+            let id = post_contacts(service, key, body).await?;
+            posts.lock().await.push(started.elapsed());
+            *newest.lock().await = Some(id);
+        }
+    };
+    let poll = async {
+        let mut statuses = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            let id = newest.lock().await.clone();
+            if let Some(id) = id {
+                let started = Instant::now();
+                service.status(key, &id).await?;
+                statuses.push(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        anyhow::Ok(statuses)
+    };
+    let posting = async {
+        let result = futures_util::future::try_join_all((0..clients).map(post)).await;
+        done.store(true, Ordering::Relaxed);
+        result
+    };
+    let (posted, statuses) = tokio::join!(posting, poll);
+    posted?;
+    let line = Latency {
+        clients,
+        posts: posts.into_inner(),
+        statuses: statuses?,
+    };
+    println!(
+        "latency, {clients} clients: POST p50 {} p99 {} ({} requests); GET status p50 {} p99 {} ({} requests)",
+        ms(percentile(&line.posts, 50.0)),
+        ms(percentile(&line.posts, 99.0)),
+        line.posts.len(),
+        ms(percentile(&line.statuses, 50.0)),
+        ms(percentile(&line.statuses, 99.0)),
+        line.statuses.len()
+    );
+    Ok(line)
+}
+
+/// Nearest-rank percentile.
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[derive(Default)]
+struct Report {
+    throughput: Vec<(String, usize, f64, Option<f64>)>,
+    latency: Vec<Latency>,
+}
+
+impl Report {
+    fn add(&mut self, name: &str, rows: usize, rate: f64, rss: Option<f64>) {
+        println!("{name}: {rate:.0} rows/s");
+        self.throughput.push((name.to_owned(), rows, rate, rss));
+    }
+
+    fn add_ours(&mut self, name: &str, service: &Service, rows: usize, seconds: f64) -> Result<()> {
+        self.add(name, rows, rows as f64 / seconds, service.peak_rss_mib());
+        Ok(())
+    }
+
+    fn rate(&self, prefix: &str) -> Option<f64> {
+        self.throughput
+            .iter()
+            .find(|(name, ..)| name.starts_with(prefix))
+            .map(|(_, _, rate, _)| *rate)
+    }
+
+    fn markdown(&self, rows: usize) -> String {
+        let ceiling = self.rate("ceiling");
+        let naive = self.rate("naive");
+        let ratio = |rate: f64, base: Option<f64>| {
+            base.map_or("–".into(), |b| format!("{:.2}", rate / b))
+        };
+        let mut out = format!(
+            "| {rows} rows | rows written | rows/s | ÷ COPY | ÷ naive | service peak RSS |\n| --- | --- | --- | --- | --- | --- |\n"
+        );
+        for (name, written, rate, rss) in &self.throughput {
+            let _ = writeln!(
+                out,
+                "| {name} | {written} | {rate:.0} | {} | {} | {} |",
+                ratio(*rate, ceiling),
+                ratio(*rate, naive),
+                rss.map_or("–".into(), |m| format!("{m:.0} MiB"))
+            );
+        }
+        if !self.latency.is_empty() {
+            out.push_str(
+                "\n| concurrent clients | POST 3000 contacts p50 | p99 | requests | GET status p50 | p99 | requests |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+            );
+            for l in &self.latency {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    l.clients,
+                    ms(percentile(&l.posts, 50.0)),
+                    ms(percentile(&l.posts, 99.0)),
+                    l.posts.len(),
+                    ms(percentile(&l.statuses, 50.0)),
+                    ms(percentile(&l.statuses, 99.0)),
+                    l.statuses.len()
+                );
+            }
+        }
+        out
+    }
+}
