@@ -21,7 +21,8 @@ use std::path::Path;
 use std::process::Command;
 
 use contact_import::validate::{
-    DedupeOn, FieldKind, Rules, ValidContact, normalize_phone, validate_contact,
+    DedupeOn, FieldKind, Rules, ValidContact, dedupe_key, identifying_part, normalize_phone,
+    validate_contact,
 };
 use criterion::{Criterion, SamplingMode, Throughput};
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
@@ -392,6 +393,20 @@ fn bench_contacts(c: &mut Criterion, contacts: &[Value], rules: &Rules) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("validate_contact", |b| {
         per_row(b, contacts, |contact| validate_contact(contact, rules))
+    });
+    // What the JSON intake does per contact before it stores a request.
+    let texts: Vec<String> = contacts.iter().map(Value::to_string).collect();
+    group.bench_function("intake/identifying_part", |b| {
+        per_row(b, &texts, |text| identifying_part(text))
+    });
+    group.bench_function("intake/identifying_part+dedupe_key", |b| {
+        per_row(b, &texts, |text| {
+            dedupe_key(
+                &identifying_part(text),
+                rules.dedupe_on,
+                rules.default_region,
+            )
+        })
     });
     group.finish();
 }

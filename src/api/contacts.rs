@@ -50,19 +50,21 @@ pub async fn intake(
         }
     })?;
     let idempotency = idempotency(&headers, &body)?;
-    let request = intake::parse(&body)?;
     let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)
         .await?
         .into_keys()
         .collect();
-    intake::check_attribute_names(&request.contacts, &known)?;
-    // Normalising every identifier is CPU work (phone parsing): keep it off the I/O threads.
+    // Parsing up to 3000 contacts and normalising their identifiers (phone parsing) is CPU
+    // work of several milliseconds: keep it off the I/O threads, which serve the status polls.
     let (request, duplicates) = tokio::task::spawn_blocking(move || {
-        let duplicates = intake::find_duplicates(&request.contacts, &request.options);
-        (request, duplicates)
+        let request = intake::parse(&body)?;
+        let parts = request.identifying_parts();
+        intake::check_attribute_names(&parts, &known)?;
+        let duplicates = intake::find_duplicates(&parts, &request.options);
+        Ok::<_, ApiError>((request, duplicates))
     })
     .await
-    .map_err(|_| ApiError::internal())?;
+    .map_err(|_| ApiError::internal())??;
     let accepted = intake::store(
         &state.pool,
         tenant.id,

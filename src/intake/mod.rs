@@ -10,9 +10,10 @@ use crate::api::error::{ApiError, FieldError};
 use crate::import::{ImportOptions, Mode, Source};
 use crate::validate::{self, DedupeOn};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Most contacts one JSON request may carry.
@@ -46,8 +47,20 @@ const NOT_YET_SUPPORTED: [&str; 9] = [
 /// A checked JSON intake request.
 #[derive(Debug)]
 pub struct IntakeRequest {
-    pub contacts: Vec<Value>,
+    /// Each contact's JSON text as sent: the batches store it as it is, and only the worker
+    /// builds the contact.
+    pub contacts: Vec<Box<RawValue>>,
     pub options: ImportOptions,
+}
+
+impl IntakeRequest {
+    /// What the intake checks of each contact (see `validate::identifying_part`).
+    pub fn identifying_parts(&self) -> Vec<Value> {
+        self.contacts
+            .iter()
+            .map(|c| validate::identifying_part(c.get()))
+            .collect()
+    }
 }
 
 /// The 202 body.
@@ -163,38 +176,62 @@ pub(crate) fn import_options(
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
 /// when a request-level option or the number of contacts is wrong.
 pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(json_error_detail(&e)))?;
-    let Value::Object(mut body) = value else {
-        return Err(ApiError::unprocessable(
-            "the body must be a JSON object with a contacts array",
-            vec![FieldError::new(
-                "",
-                "invalid_value",
-                "expected a JSON object",
-            )],
-        ));
+    // The members as JSON text: this checks the whole body's syntax, but builds nothing of the
+    // contacts (the bulk of it).
+    let members: BTreeMap<String, &RawValue> = match serde_json::from_slice(body) {
+        Ok(members) => members,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(ApiError::unprocessable(
+                "the body must be a JSON object with a contacts array",
+                vec![FieldError::new(
+                    "",
+                    "invalid_value",
+                    "expected a JSON object",
+                )],
+            ));
+        }
+        Err(e) => return Err(ApiError::bad_request(json_error_detail(&e))),
     };
+    let mut body = Map::new();
+    let mut contacts_text = None;
+    for (name, raw) in members {
+        if name == "contacts" {
+            contacts_text = Some(raw);
+        } else {
+            let value = serde_json::from_str(raw.get())
+                .map_err(|e| ApiError::bad_request(json_error_detail(&e)))?;
+            body.insert(name, value);
+        }
+    }
     let mut errors = Vec::new();
-    let contacts = match body.remove("contacts") {
-        Some(Value::Array(contacts)) => contacts,
-        None | Some(Value::Null) => {
-            errors.push(FieldError::new(
-                "/contacts",
-                "missing_contacts",
-                "contacts is required: an array of 1 to 3000 contacts",
-            ));
-            Vec::new()
-        }
-        Some(_) => {
-            errors.push(FieldError::new(
-                "/contacts",
-                "invalid_value",
-                "contacts must be an array of contacts",
-            ));
-            Vec::new()
-        }
-    };
+    let contacts =
+        match contacts_text.map(|raw| (raw, serde_json::from_str::<Vec<&RawValue>>(raw.get()))) {
+            Some((_, Ok(contacts))) => contacts.into_iter().map(RawValue::to_owned).collect(),
+            None => {
+                errors.push(FieldError::new(
+                    "/contacts",
+                    "missing_contacts",
+                    "contacts is required: an array of 1 to 3000 contacts",
+                ));
+                Vec::new()
+            }
+            Some((raw, Err(_))) if raw.get() == "null" => {
+                errors.push(FieldError::new(
+                    "/contacts",
+                    "missing_contacts",
+                    "contacts is required: an array of 1 to 3000 contacts",
+                ));
+                Vec::new()
+            }
+            Some((_, Err(_))) => {
+                errors.push(FieldError::new(
+                    "/contacts",
+                    "invalid_value",
+                    "contacts must be an array of contacts",
+                ));
+                Vec::new()
+            }
+        };
     if errors.is_empty() && contacts.is_empty() {
         errors.push(FieldError::new(
             "/contacts",
@@ -287,6 +324,21 @@ pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> 
     out
 }
 
+/// The JSON array of these contacts' texts, as the worker reads a batch.
+fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
+    let len = contacts.iter().map(|c| c.get().len() + 1).sum::<usize>() + 1;
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, contact) in contacts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(contact.get().as_bytes());
+    }
+    out.push(b']');
+    out
+}
+
 /// An `Idempotency-Key` and the hash of the body it came with.
 pub struct Idempotency {
     pub key: String,
@@ -304,7 +356,7 @@ pub async fn store(
     idempotency: Option<&Idempotency>,
 ) -> Result<Accepted, ApiError> {
     let total_rows = request.contacts.len() as i32;
-    let chunks: Vec<&[Value]> = request.contacts.chunks(batch_size.max(1)).collect();
+    let chunks: Vec<&[Box<RawValue>]> = request.contacts.chunks(batch_size.max(1)).collect();
     let options = serde_json::to_value(&request.options).map_err(|_| ApiError::internal())?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
@@ -338,7 +390,7 @@ pub async fn store(
         batch_no.push(no as i32);
         first_row.push(next_row);
         row_count.push(chunk.len() as i32);
-        payload.push(serde_json::to_vec(chunk).map_err(|_| ApiError::internal())?);
+        payload.push(json_array(chunk));
         next_row += chunk.len() as i32;
     }
     sqlx::query(

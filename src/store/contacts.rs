@@ -164,8 +164,12 @@ pub async fn page(
     Ok((rows, total))
 }
 
-/// Locks and returns every contact of the tenant that holds one of these identifiers,
-/// in id order so that concurrent batches lock shared contacts in the same order.
+/// Locks and returns every contact of the tenant that holds one of these identifiers, in one
+/// fixed order (the id's text) so that concurrent batches lock shared contacts in the same
+/// order and cannot deadlock. Not `ORDER BY id`: the primary key provides that order, and the
+/// planner then walked the whole table along it instead of probing the three identifier
+/// indexes (measured: 20 ms growing to 80 ms per batch between 30k and 100k contacts, against
+/// 2 ms probing).
 pub async fn lock_holding(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -176,7 +180,7 @@ pub async fn lock_holding(
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {STORED_COLUMNS} FROM contacts
          WHERE tenant_id = $1 AND (phone = ANY($2) OR email = ANY($3) OR external_id = ANY($4))
-         ORDER BY id FOR UPDATE"
+         ORDER BY id::text COLLATE \"C\" FOR UPDATE"
     )))
     .bind(tenant_id)
     .bind(phones)

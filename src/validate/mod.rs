@@ -12,6 +12,7 @@ mod contact;
 mod date;
 mod email;
 mod identifiers;
+mod part;
 mod phone;
 mod text;
 
@@ -21,6 +22,7 @@ pub use attributes::{FieldKind, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
+pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
 
 /// Longest first name, last name, full name, occupation, city or state.

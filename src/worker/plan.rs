@@ -75,6 +75,8 @@ impl Kind {
 /// and which contact holds each identifier value, as the batch changes them.
 struct WorkingSet {
     contacts: Vec<StoredContact>,
+    /// The stored contacts as they were read: an update that changes nothing is not written.
+    original: Vec<StoredContact>,
     existing: usize,
     touched: Vec<bool>,
     owners: HashMap<(Kind, String), usize>,
@@ -92,6 +94,7 @@ impl WorkingSet {
         }
         let n = existing.len();
         Self {
+            original: existing.clone(),
             contacts: existing,
             existing: n,
             touched: vec![false; n],
@@ -342,12 +345,16 @@ pub fn plan(
         ..Plan::default()
     };
     for (i, (contact, touched)) in set.contacts.into_iter().zip(set.touched).enumerate() {
-        match (touched, i < existing) {
-            (true, true) => plan.updates.push(contact),
-            (true, false) => plan.inserts.push(contact),
+        match (touched, set.original.get(i)) {
+            // Matched and applied, but the result is what is stored: the row is `updated`
+            // (it was applied), and there is nothing to write.
+            (true, Some(stored)) if *stored == contact => {}
+            (true, Some(_)) => plan.updates.push(contact),
+            (true, None) => plan.inserts.push(contact),
             (false, _) => {}
         }
     }
+    debug_assert!(plan.updates.len() <= existing);
     // New contacts are inserted in key order, so two batches racing for the same new
     // identifiers take their index locks in the same order.
     plan.inserts
@@ -426,6 +433,31 @@ mod tests {
             );
             assert_eq!(statuses(&plan), expected, "{mode:?}");
         }
+    }
+
+    #[test]
+    fn a_matched_row_that_changes_nothing_is_updated_but_not_written() {
+        let existing = vec![stored(1, "+212612345678", Some("a@b.co"))];
+        let same = plan(
+            vec![row(0, json!({"phone": "+212612345678", "email": "a@b.co"}))],
+            existing.clone(),
+            &options(Mode::Upsert),
+            ids(),
+        );
+        assert_eq!(statuses(&same), [RowStatus::Updated]);
+        assert!(same.updates.is_empty(), "{:?}", same.updates);
+        let changed = plan(
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "firstName": "New"}),
+            )],
+            existing,
+            &options(Mode::Upsert),
+            ids(),
+        );
+        assert_eq!(statuses(&changed), [RowStatus::Updated]);
+        assert_eq!(changed.updates.len(), 1);
+        assert_eq!(changed.updates[0].first_name.as_deref(), Some("New"));
     }
 
     #[test]
