@@ -15,6 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use plan::{Plan, RowInput, RowOutcome};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -146,7 +147,7 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     if batch_row.state != "pending" {
         return Ok(BatchOutcome::AlreadyDone);
     }
-    let counts = apply_rows(&mut tx, batch, &batch_row).await?;
+    let counts = apply_rows(&mut tx, batch, batch_row).await?;
     tx.commit().await?;
     tracing::info!(
         tenant_id = %tenant_id,
@@ -164,13 +165,44 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
 async fn apply_rows(
     conn: &mut PgConnection,
     batch: BatchRef,
-    b: &BatchRow,
+    b: BatchRow,
 ) -> Result<Counts, BatchError> {
     if b.import_status == "cancelled" {
-        return write_plan(conn, batch, b.tenant_id, &cancelled(b)).await;
+        return write_plan(conn, batch, b.tenant_id, &cancelled(&b)).await;
     }
     let options: ImportOptions = serde_json::from_value(b.options.clone())
         .map_err(|e| BatchError::Fatal(format!("import options unreadable: {e}")))?;
+    let fields = store::fields::kinds(&mut *conn, b.tenant_id).await?;
+    let duplicates: Vec<i32> = sqlx::query_scalar(
+        "SELECT row_index FROM duplicate_rows WHERE import_id = $1 AND row_index >= $2 AND row_index < $3 ORDER BY row_index",
+    )
+    .bind(batch.import_id)
+    .bind(b.first_row)
+    .bind(b.first_row + b.row_count)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads, which also
+    // serve the API in `run`.
+    let tenant_id = b.tenant_id;
+    let (rows, options) =
+        tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields, &duplicates))
+            .await
+            .map_err(|e| BatchError::Fatal(format!("validation stopped: {e}")))??;
+    let (phones, emails, external_ids) = identifiers(&rows);
+    let existing =
+        contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
+    let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
+    write_plan(conn, batch, tenant_id, &plan).await
+}
+
+/// Parses a batch's stored rows and validates each one.
+fn validate_batch(
+    b: &BatchRow,
+    options: ImportOptions,
+    fields: &HashMap<String, validate::FieldKind>,
+    duplicates: &[i32],
+) -> Result<(Vec<RowInput>, ImportOptions), BatchError> {
     let raw: Vec<serde_json::Value> = match &b.payload {
         Some(bytes) => serde_json::from_slice(bytes)
             .map_err(|e| BatchError::Fatal(format!("batch payload unreadable: {e}")))?,
@@ -183,23 +215,13 @@ async fn apply_rows(
             b.row_count
         )));
     }
-    let fields = store::fields::kinds(&mut *conn, b.tenant_id).await?;
-    let duplicates: Vec<i32> = sqlx::query_scalar(
-        "SELECT row_index FROM duplicate_rows WHERE import_id = $1 AND row_index >= $2 AND row_index < $3 ORDER BY row_index",
-    )
-    .bind(batch.import_id)
-    .bind(b.first_row)
-    .bind(b.first_row + b.row_count)
-    .fetch_all(&mut *conn)
-    .await?;
-
     let rules = Rules {
         dedupe_on: options.dedupe_on,
         default_region: options.default_region.as_deref(),
-        fields: &fields,
+        fields,
         today: OffsetDateTime::now_utc().date(),
     };
-    let rows: Vec<RowInput> = raw
+    let rows = raw
         .iter()
         .enumerate()
         .map(|(i, value)| {
@@ -211,11 +233,7 @@ async fn apply_rows(
             }
         })
         .collect();
-    let (phones, emails, external_ids) = identifiers(&rows);
-    let existing =
-        contacts::lock_holding(&mut *conn, b.tenant_id, &phones, &emails, &external_ids).await?;
-    let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
-    write_plan(conn, batch, b.tenant_id, &plan).await
+    Ok((rows, options))
 }
 
 /// Validates one stored row; a CSV record that could not become a contact carries the reason.
