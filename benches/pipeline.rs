@@ -8,7 +8,9 @@
 //! 4. ours again on the same contacts with their city changed (every row that applies is an
 //!    update that writes);
 //! 5. ours on the same rows as one CSV file;
-//! 6. intake latency of `POST /api/v1/contacts` at 1, 4 and 16 concurrent clients, and of
+//! 6. fairness: while tenant A's CSV import of the rows runs, how long tenant B's 3000 contacts
+//!    take to reach their final status;
+//! 7. intake latency of `POST /api/v1/contacts` at 1, 4 and 16 concurrent clients, and of
 //!    `GET /api/v1/imports/{id}` under that load.
 //!
 //! `cargo bench --bench pipeline -- --rows 200000` (see `--help`). Needs PostgreSQL and RabbitMQ
@@ -58,7 +60,7 @@ struct Args {
     /// Requests per concurrency level of the latency measurement.
     #[arg(long, default_value_t = 96)]
     latency_requests: usize,
-    /// Phases to skip: ceiling, naive, json, reimport, csv, latency.
+    /// Phases to skip: ceiling, naive, json, reimport, csv, fairness, latency.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Keep the databases (named bench_<pid>_<phase>) for inspection.
@@ -117,7 +119,7 @@ async fn main() -> Result<()> {
         }
         let service = Service::start(&env, &format!("json{workers}"), workers).await?;
         let result = async {
-            let key = service.tenant().await?;
+            let key = service.tenant("bench").await?;
             let seconds = post_all(&service, &key, &data.requests, args.post_clients).await?;
             report.add_ours(
                 &format!("ours: JSON, W={workers}"),
@@ -145,7 +147,7 @@ async fn main() -> Result<()> {
         let workers = args.csv_workers;
         let service = Service::start(&env, "csv", workers).await?;
         let result = async {
-            let key = service.tenant().await?;
+            let key = service.tenant("bench").await?;
             let seconds = upload_csv(&service, &key, &data.csv).await?;
             report.add_ours(
                 &format!("ours: CSV, W={workers}"),
@@ -159,10 +161,17 @@ async fn main() -> Result<()> {
         result?;
     }
 
+    if !skip("fairness") {
+        let service = Service::start(&env, "fairness", args.csv_workers).await?;
+        let result = fairness(&service, &data.csv, &data.requests[0]).await;
+        service.stop().await;
+        report.fairness = Some(result?);
+    }
+
     if !skip("latency") {
         let service = Service::start(&env, "latency", args.latency_workers).await?;
         let result = async {
-            let key = service.tenant().await?;
+            let key = service.tenant("bench").await?;
             for &clients in &args.clients {
                 let line = intake_latency(
                     &service,
@@ -538,7 +547,10 @@ impl Service {
         let db = Database::create(env, label).await?;
         let queue_prefix = format!("{}_{label}", env.run_id);
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let log = std::env::temp_dir().join(format!("{queue_prefix}.log"));
+        // The service's log, for a failed run: target/bench-logs/ (git-ignored).
+        let logs = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-logs");
+        std::fs::create_dir_all(&logs)?;
+        let log = logs.join(format!("{queue_prefix}.log"));
         let out = std::fs::File::create(&log)?;
         let child = Command::new(BIN)
             .arg(if workers == 0 { "serve" } else { "run" })
@@ -596,9 +608,9 @@ impl Service {
     }
 
     /// A tenant made by `contact-import tenant create`, with the data's custom fields.
-    async fn tenant(&self) -> Result<String> {
+    async fn tenant(&self, name: &str) -> Result<String> {
         let output = Command::new(BIN)
-            .args(["tenant", "create", "bench"])
+            .args(["tenant", "create", name])
             .env("DATABASE_URL", &self.db.url)
             .env("RUST_LOG", "warn")
             .output()?;
@@ -768,10 +780,9 @@ async fn post_contacts(service: &Service, key: &str, body: axum::body::Bytes) ->
         .context("no asyncSessionId")
 }
 
-/// The whole CSV file as one `text/csv` body; returns the seconds to the final status.
-async fn upload_csv(service: &Service, key: &str, path: &Path) -> Result<f64> {
+/// Uploads the whole CSV file as one `text/csv` body; returns the import's id once stored.
+async fn start_csv(service: &Service, key: &str, path: &Path) -> Result<String> {
     let body = tokio::task::block_in_place(|| std::fs::read(path))?;
-    let started = Instant::now();
     let response = service
         .http
         .post(service.url("/api/v1/imports?dedupeOn=phone"))
@@ -786,11 +797,18 @@ async fn upload_csv(service: &Service, key: &str, path: &Path) -> Result<f64> {
         status.as_u16() == 202,
         "POST /api/v1/imports: {status} {answer}"
     );
-    let stored = started.elapsed().as_secs_f64();
-    let id = answer["asyncSessionId"]
+    answer["asyncSessionId"]
         .as_str()
-        .context("no asyncSessionId")?;
-    let final_status = service.wait_final(key, id).await?;
+        .map(str::to_owned)
+        .context("no asyncSessionId")
+}
+
+/// The CSV file end to end; returns the seconds from the upload's first byte to the final status.
+async fn upload_csv(service: &Service, key: &str, path: &Path) -> Result<f64> {
+    let started = Instant::now();
+    let id = start_csv(service, key, path).await?;
+    let stored = started.elapsed().as_secs_f64();
+    let final_status = service.wait_final(key, &id).await?;
     let seconds = started.elapsed().as_secs_f64();
     let mut totals = Counts::default();
     totals.add(&final_status);
@@ -798,6 +816,43 @@ async fn upload_csv(service: &Service, key: &str, path: &Path) -> Result<f64> {
     totals.print(seconds);
     totals.check()?;
     Ok(seconds)
+}
+
+/// Tenant A's whole CSV file is stored and being worked on; then tenant B posts 3000 contacts.
+/// Returns B's seconds from its request to its final status, and A's rows processed by then.
+async fn fairness(
+    service: &Service,
+    path: &Path,
+    request: &axum::body::Bytes,
+) -> Result<(f64, i64, i64)> {
+    let a = service.tenant("tenant-a").await?;
+    let b = service.tenant("tenant-b").await?;
+    let a_id = start_csv(service, &a, path).await?;
+    // Until A's batches are being applied, so that B arrives behind them.
+    loop {
+        let status = service.status(&a, &a_id).await?;
+        if status["processedRows"].as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let b_id = post_contacts(service, &b, request.clone()).await?;
+    let b_status = service.wait_final(&b, &b_id).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        b_status["processedRows"] == b_status["totalRows"],
+        "tenant B's import ended unfinished: {b_status}"
+    );
+    let a_status = service.status(&a, &a_id).await?;
+    let (processed, total) = (
+        a_status["processedRows"].as_i64().unwrap_or(0),
+        a_status["totalRows"].as_i64().unwrap_or(0),
+    );
+    println!(
+        "fairness: tenant B's 3000 contacts final after {seconds:.2} s; tenant A had processed {processed} of {total} rows"
+    );
+    Ok((seconds, processed, total))
 }
 
 #[derive(Default)]
@@ -943,6 +998,8 @@ fn ms(d: Duration) -> String {
 struct Report {
     throughput: Vec<(String, usize, f64, Option<f64>)>,
     latency: Vec<Latency>,
+    /// Tenant B's seconds behind tenant A's import, and A's rows processed of its total then.
+    fairness: Option<(f64, i64, i64)>,
 }
 
 impl Report {
@@ -979,6 +1036,12 @@ impl Report {
                 ratio(*rate, ceiling),
                 ratio(*rate, naive),
                 rss.map_or("–".into(), |m| format!("{m:.0} MiB"))
+            );
+        }
+        if let Some((seconds, processed, total)) = self.fairness {
+            let _ = writeln!(
+                out,
+                "\nTenant B's 3000 contacts, posted while tenant A's {total}-row CSV import runs: final after {seconds:.2} s (A: {processed} of {total} rows processed by then)."
             );
         }
         if !self.latency.is_empty() {

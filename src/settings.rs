@@ -68,6 +68,17 @@ pub struct Settings {
     #[arg(long, env = "RELAY_POLL_MS", default_value_t = 1000)]
     pub relay_poll_ms: u64,
 
+    /// Batches published and not yet done, over all tenants: the relay keeps the broker queue
+    /// this short so that it can choose who goes next. Raised to twice the queue's consumers
+    /// when more are connected.
+    #[arg(long, env = "RELAY_MAX_IN_FLIGHT", default_value_t = 16)]
+    pub relay_max_in_flight: u32,
+
+    /// Batches of one tenant published and not yet done, while other tenants have batches
+    /// waiting (a tenant alone may use all of RELAY_MAX_IN_FLIGHT).
+    #[arg(long, env = "RELAY_TENANT_IN_FLIGHT", default_value_t = 4)]
+    pub relay_tenant_in_flight: u32,
+
     /// Seconds after which a published batch that is still pending, while the queue is empty,
     /// counts as lost and is published again.
     #[arg(long, env = "REPUBLISH_AFTER_SECS", default_value_t = 60)]

@@ -90,6 +90,8 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             health: broker.clone(),
             wake: relay_wake.clone(),
             republish_after: Duration::from_secs(settings.republish_after_secs),
+            max_in_flight: i64::from(settings.relay_max_in_flight.max(1)),
+            tenant_in_flight: i64::from(settings.relay_tenant_in_flight.max(1)),
         };
         tasks.spawn(relay.run(shutdown_rx.clone()));
         let dead_letters = DeadLetters {

@@ -1087,3 +1087,57 @@ async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself(
     assert!(estimate >= 2500.0, "statistics still say {estimate} rows");
     app.finish().await;
 }
+
+/// A big import of one tenant does not queue another tenant's small import behind it: the
+/// relay shares the slots in flight round-robin (here 2 in all and 1 per tenant while both
+/// wait, with one worker), so the small one is done after a few of the big one's batches —
+/// in arrival order it would wait for all 90 (checked: with unlimited slots this fails with
+/// 90 of 90 done first).
+#[tokio::test]
+async fn a_small_import_is_not_queued_behind_another_tenants_big_one() {
+    let mut settings = test_settings().await;
+    settings.workers = 1;
+    settings.batch_size = 20;
+    settings.relay_max_in_flight = 2;
+    settings.relay_tenant_in_flight = 1;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let (big, small) = (app.tenant("big").await, app.tenant("small").await);
+    let mut big_ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({"contacts": contacts(i * 600, 600)});
+        big_ids.push(app.import(&big, &body).await);
+    }
+    let small_id = app
+        .import(&small, &json!({"contacts": contacts(0, 40)}))
+        .await;
+    let status = app.wait_finished(&small, &small_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"], 40, "{status}");
+
+    let (big_done, big_total): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE b.done_at <= s.finished_at), count(*)
+         FROM import_batches b JOIN imports s ON s.id = $2
+         WHERE b.import_id = ANY($1)",
+    )
+    .bind(
+        big_ids
+            .iter()
+            .map(|id| id.parse::<uuid::Uuid>().expect("an import id"))
+            .collect::<Vec<_>>(),
+    )
+    .bind(small_id.parse::<uuid::Uuid>().expect("an import id"))
+    .fetch_one(&app.pool)
+    .await
+    .expect("count the big import's batches");
+    assert_eq!(big_total, 90);
+    assert!(
+        big_done <= 10,
+        "{big_done} of the big import's 90 batches were done before the small import finished"
+    );
+    for id in &big_ids {
+        let status = app.wait_finished(&big, id).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        assert_eq!(status["created"], 600, "{status}");
+    }
+    app.finish().await;
+}

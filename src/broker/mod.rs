@@ -4,6 +4,7 @@
 
 pub mod consumer;
 pub mod dead_letters;
+pub mod fair;
 pub mod relay;
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};

@@ -2,7 +2,13 @@
 //! the broker, with publisher confirms, and marks it published in the same database
 //! transaction that selected it. A crash between publish and mark re-publishes the batch
 //! later; the worker's done-marker makes that duplicate harmless.
+//!
+//! It publishes fairly (`fair`): only as many batches as there are free slots in flight,
+//! shared round-robin between the tenants that have batches waiting. One relay pass runs at
+//! a time across every `serve` process, behind a transaction-scoped advisory lock, so the
+//! counts it decides on are not raced by another relay.
 
+use super::fair::{self, Waiting};
 use super::{BrokerError, BrokerHealth, Topology, connect, supervise, timed};
 use crate::intake::OUTBOX_CHANNEL;
 use crate::worker::BatchRef;
@@ -17,8 +23,43 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-/// Batches published per database transaction.
-const PAGE: i64 = 500;
+/// Key of the advisory lock that lets one relay pass run at a time ("relay").
+const RELAY_LOCK: i64 = 0x0072_656c_6179;
+
+/// How soon the relay looks again while batches wait for a free slot: finished batches free
+/// slots without telling the relay, so it polls, briefly, only while something waits.
+const HELD_BACK_POLL: Duration = Duration::from_millis(20);
+
+/// The waiting tenants, oldest waiting batch first, each with how many batches it has waiting
+/// (counted up to $1: no more can be granted in one pass).
+const WAITING: &str = "
+WITH RECURSIVE t AS (
+    (SELECT tenant_id FROM import_batches
+     WHERE published_at IS NULL AND state = 'pending' ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT b.tenant_id FROM import_batches b
+            WHERE b.published_at IS NULL AND b.state = 'pending' AND b.tenant_id > t.tenant_id
+            ORDER BY b.tenant_id LIMIT 1)
+    FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT t.tenant_id, w.n FROM t
+CROSS JOIN LATERAL (
+    SELECT min(created_at) AS oldest, count(*) AS n FROM (
+        SELECT created_at FROM import_batches b
+        WHERE b.tenant_id = t.tenant_id AND b.published_at IS NULL AND b.state = 'pending'
+        ORDER BY created_at LIMIT $1) x
+) w
+WHERE t.tenant_id IS NOT NULL
+ORDER BY w.oldest, t.tenant_id";
+
+/// What one relay pass did.
+#[derive(Debug, Default)]
+struct Pass {
+    published: usize,
+    /// Batches are waiting that this pass did not publish (no free slot, or another relay's
+    /// pass was running).
+    held_back: bool,
+}
 
 /// What the relay needs.
 pub struct Relay {
@@ -30,6 +71,10 @@ pub struct Relay {
     pub wake: Arc<Notify>,
     /// A batch published this long ago and still pending, with the queue empty, is lost.
     pub republish_after: Duration,
+    /// Batches in flight over all tenants (at least twice the queue's consumers).
+    pub max_in_flight: i64,
+    /// Batches in flight of one tenant while others wait.
+    pub tenant_in_flight: i64,
 }
 
 /// How often the relay looks for lost batches.
@@ -69,6 +114,7 @@ impl Relay {
         tracing::info!("outbox relay connected");
         let mut listener = listen(&self.pool).await;
         let mut last_sweep = Instant::now();
+        let mut consumers = 0;
         loop {
             if *shutdown.borrow() {
                 let _ = connection.close(200, "shutdown".into()).await;
@@ -76,27 +122,35 @@ impl Relay {
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = Instant::now();
-                self.sweep_lost(&channel).await?;
+                consumers = self.sweep_lost(&channel).await?;
             }
-            let published = match self.publish_page(&channel).await {
-                Ok(n) => n,
+            let max_in_flight = self.max_in_flight.max(2 * i64::from(consumers));
+            let pass = match self.publish_fair(&channel, max_in_flight).await {
+                Ok(pass) => pass,
                 // The database is away: keep the broker connection, try again shortly.
                 Err(BrokerError::Database(e)) => {
                     tracing::warn!(error = %e, "outbox relay cannot reach the database; retrying");
                     listener = None;
-                    0
+                    Pass::default()
                 }
                 Err(e) => return Err(e),
             };
-            if published as i64 == PAGE {
-                continue;
-            }
             if listener.is_none() {
                 listener = listen(&self.pool).await;
             }
+            tracing::trace!(
+                published = pass.published,
+                held_back = pass.held_back,
+                "relay pass"
+            );
+            let wait = if pass.held_back {
+                HELD_BACK_POLL
+            } else {
+                self.poll
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
                 notified = async {
                     match listener.as_mut() {
@@ -113,8 +167,9 @@ impl Relay {
     }
 
     /// Finds batches whose message was lost (published long ago, still pending, not being
-    /// worked on, and nothing waiting in the queue) and puts them back in the outbox.
-    async fn sweep_lost(&self, channel: &Channel) -> Result<(), BrokerError> {
+    /// worked on, and nothing waiting in the queue) and puts them back in the outbox. Returns
+    /// the queue's consumer count.
+    async fn sweep_lost(&self, channel: &Channel) -> Result<u32, BrokerError> {
         let queue = timed(
             "inspect queue",
             channel.queue_declare(
@@ -128,7 +183,7 @@ impl Relay {
         )
         .await?;
         if queue.message_count() > 0 {
-            return Ok(());
+            return Ok(queue.consumer_count());
         }
         let result = sqlx::query(
             "UPDATE import_batches SET published_at = NULL
@@ -150,23 +205,88 @@ impl Relay {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "outbox sweep could not reach the database"),
         }
-        Ok(())
+        Ok(queue.consumer_count())
     }
 
-    /// Publishes one page of unpublished batches; returns how many were confirmed.
-    async fn publish_page(&self, channel: &Channel) -> Result<usize, BrokerError> {
+    /// Publishes the batches that `fair::shares` grants now, in one transaction.
+    async fn publish_fair(
+        &self,
+        channel: &Channel,
+        max_in_flight: i64,
+    ) -> Result<Pass, BrokerError> {
         let mut tx = self.pool.begin().await?;
-        let due: Vec<(Uuid, i32)> = sqlx::query_as(
-            "SELECT import_id, batch_no FROM import_batches
-             WHERE published_at IS NULL AND state = 'pending'
-             ORDER BY created_at, import_id, batch_no
-             LIMIT $1 FOR UPDATE SKIP LOCKED",
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !ours {
+            // Another relay is mid-pass; look again shortly.
+            return Ok(Pass {
+                published: 0,
+                held_back: true,
+            });
+        }
+        let waiting: Vec<(Uuid, i64)> = sqlx::query_as(WAITING)
+            .bind(max_in_flight)
+            .fetch_all(&mut *tx)
+            .await?;
+        if waiting.is_empty() {
+            return Ok(Pass::default());
+        }
+        let in_flight: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT tenant_id, count(*) FROM import_batches
+             WHERE state = 'pending' AND published_at IS NOT NULL GROUP BY tenant_id",
         )
-        .bind(PAGE)
         .fetch_all(&mut *tx)
         .await?;
+        let total_in_flight = in_flight.iter().map(|(_, n)| n).sum();
+        let waiting: Vec<Waiting> = waiting
+            .into_iter()
+            .map(|(tenant_id, unpublished)| Waiting {
+                tenant_id,
+                in_flight: in_flight
+                    .iter()
+                    .find(|(t, _)| *t == tenant_id)
+                    .map_or(0, |(_, n)| *n),
+                unpublished,
+            })
+            .collect();
+        let shares = fair::shares(
+            &waiting,
+            total_in_flight,
+            max_in_flight,
+            self.tenant_in_flight,
+        );
+        let granted: i64 = shares.iter().map(|(_, n)| n).sum();
+        let held_back = granted < waiting.iter().map(|w| w.unpublished).sum::<i64>();
+        let mut per_tenant = Vec::with_capacity(shares.len());
+        for (tenant_id, n) in &shares {
+            let batches: Vec<(Uuid, i32)> = sqlx::query_as(
+                "SELECT import_id, batch_no FROM import_batches
+                 WHERE tenant_id = $1 AND published_at IS NULL AND state = 'pending'
+                 ORDER BY created_at, import_id, batch_no
+                 LIMIT $2 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(tenant_id)
+            .bind(n)
+            .fetch_all(&mut *tx)
+            .await?;
+            per_tenant.push(batches);
+        }
+        // Round-robin in the queue too: one batch of each tenant in turn.
+        let mut due = Vec::with_capacity(granted as usize);
+        for round in 0.. {
+            let before = due.len();
+            due.extend(per_tenant.iter().filter_map(|b| b.get(round).copied()));
+            if due.len() == before {
+                break;
+            }
+        }
         if due.is_empty() {
-            return Ok(0);
+            return Ok(Pass {
+                published: 0,
+                held_back,
+            });
         }
         let queue = self.topology.batches();
         let mut confirms = Vec::with_capacity(due.len());
@@ -223,6 +343,9 @@ impl Relay {
         .await?;
         tx.commit().await?;
         tracing::debug!(published = imports.len(), "outbox relay published batches");
-        Ok(imports.len())
+        Ok(Pass {
+            published: imports.len(),
+            held_back,
+        })
     }
 }

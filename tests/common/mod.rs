@@ -96,6 +96,8 @@ pub async fn test_settings() -> Settings {
         max_upload_bytes: 1024 * 1024 * 1024,
         db_max_connections: 8,
         relay_poll_ms: 200,
+        relay_max_in_flight: 16,
+        relay_tenant_in_flight: 4,
         republish_after_secs: 60,
         shutdown_grace_secs: 10,
         log_format: LogFormat::Text,
