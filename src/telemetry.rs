@@ -15,3 +15,11 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// Seconds each batch took to apply, from its message to its commit, in this process.
+pub fn batch_duration() -> &'static prometheus_client::metrics::histogram::Histogram {
+    use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+    static HISTOGRAM: std::sync::LazyLock<Histogram> =
+        std::sync::LazyLock::new(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+    &HISTOGRAM
+}

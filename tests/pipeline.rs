@@ -1141,3 +1141,78 @@ async fn a_small_import_is_not_queued_behind_another_tenants_big_one() {
     }
     app.finish().await;
 }
+
+/// `/metrics` after an import: the row counters are the import's, the imports gauge counts it,
+/// the outbox is empty, the queue series come from the broker (its consumers are this
+/// process's workers), and `/api/v1/ops/queues` shows the same queues.
+#[tokio::test]
+async fn metrics_and_queue_depths_match_the_imports() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let mut rows = contacts(0, 5);
+    rows.push(json!({"phone": "not a phone"}));
+    let status = app.import_and_wait(&key, &json!({"contacts": rows})).await;
+    assert_eq!(status["status"], "completedWithErrors", "{status}");
+
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("metrics text");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    for outcome in ["created", "updated", "skipped", "failed"] {
+        assert_eq!(
+            value(&format!(
+                r#"contact_import_rows_total{{outcome="{outcome}"}}"#
+            )),
+            status[outcome].as_f64().expect("a count"),
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        value(r#"contact_import_imports{status="completedWithErrors"}"#),
+        1.0
+    );
+    assert_eq!(value(r#"contact_import_imports{status="queued"}"#), 0.0);
+    assert_eq!(value("contact_import_outbox_pending"), 0.0);
+    assert!(value("contact_import_batch_duration_seconds_count") >= 1.0);
+    let batches = format!("{}.batches", app.settings.queue_prefix);
+    assert_eq!(
+        value(&format!(
+            r#"contact_import_queue_messages{{queue="{batches}"}}"#
+        )),
+        0.0
+    );
+    assert_eq!(
+        value(&format!(
+            r#"contact_import_queue_consumers{{queue="{batches}"}}"#
+        )),
+        app.settings.workers as f64
+    );
+
+    let queues = app.get_json(&key, "/api/v1/ops/queues").await;
+    let names: Vec<&str> = queues["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    let dead = format!("{}.batches.dlq", app.settings.queue_prefix);
+    assert_eq!(names, [batches.as_str(), dead.as_str()], "{queues}");
+    assert_eq!(queues["queues"][0]["consumers"], app.settings.workers);
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/ops/queues"))
+        .send()
+        .await
+        .expect("GET without a key");
+    assert_eq!(anonymous.status(), 401);
+    app.finish().await;
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod imports;
+pub mod ops;
 pub mod results;
 pub mod uploads;
 
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/ops/queues", get(ops::queues))
         .route(
             "/api/v1/contacts",
             post(contacts::intake).get(contacts::list),

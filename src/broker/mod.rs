@@ -186,6 +186,48 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
     timed("connect", Connection::connect(url, properties)).await
 }
 
+/// One queue's depth and consumers, as the broker reports them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueueStats {
+    pub name: String,
+    pub messages: u32,
+    pub consumers: u32,
+}
+
+/// Reads the depth and consumer count of the batch queue and the dead-letter queue from the
+/// broker (a passive declare each, on a short-lived connection). A queue not declared yet is
+/// left out.
+pub async fn queue_stats(url: &str, topology: &Topology) -> Result<Vec<QueueStats>, BrokerError> {
+    let connection = connect(url, "contact-import queue stats").await?;
+    let mut stats = Vec::new();
+    for name in [topology.batches(), topology.dead_letters()] {
+        // A passive declare of a missing queue closes its channel: one channel per queue.
+        let channel = timed("open channel", connection.create_channel()).await?;
+        let declared = timed(
+            "inspect queue",
+            channel.queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            ),
+        )
+        .await;
+        if let Ok(queue) = declared {
+            stats.push(QueueStats {
+                name,
+                messages: queue.message_count(),
+                consumers: queue.consumer_count(),
+            });
+            let _ = channel.close(200, "done".into()).await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(stats)
+}
+
 /// Exponential back-off with jitter for reconnect loops, capped at 30 s, never giving up.
 fn reconnect_backoff() -> impl Iterator<Item = Duration> {
     use backon::BackoffBuilder;

@@ -159,6 +159,7 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
         elapsed_ms = started.elapsed().as_millis() as u64,
         "batch applied"
     );
+    crate::telemetry::batch_duration().observe(started.elapsed().as_secs_f64());
     Ok(BatchOutcome::Applied(counts))
 }
 
