@@ -79,6 +79,23 @@ pub struct Settings {
     #[arg(long, env = "RELAY_TENANT_IN_FLIGHT", default_value_t = 4)]
     pub relay_tenant_in_flight: u32,
 
+    /// Per-tenant rate of POST and DELETE requests under /api/v1/ (a token bucket shared by
+    /// every `serve` process), per second.
+    #[arg(long, env = "RATE_LIMIT_RPS", default_value_t = 10.0)]
+    pub rate_limit_rps: f64,
+
+    /// Requests a tenant may make at once above the rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 20)]
+    pub rate_limit_burst: u32,
+
+    /// Rows a tenant may have stored and not yet applied; intake beyond it answers 429.
+    #[arg(long, env = "MAX_QUEUED_ROWS", default_value_t = 20_000_000)]
+    pub max_queued_rows: u64,
+
+    /// Bytes of rows (as sent) a tenant may have stored and not yet applied; beyond it, 429.
+    #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024 * 1024)]
+    pub max_queued_bytes: u64,
+
     /// Seconds after which a published batch that is still pending, while the queue is empty,
     /// counts as lost and is published again.
     #[arg(long, env = "REPUBLISH_AFTER_SECS", default_value_t = 60)]

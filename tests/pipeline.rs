@@ -1216,3 +1216,80 @@ async fn metrics_and_queue_depths_match_the_imports() {
     assert_eq!(anonymous.status(), 401);
     app.finish().await;
 }
+
+/// A tenant's POST rate is one token bucket for every `serve` process: two processes on one
+/// database share it; reads are not limited; another tenant has a bucket of its own.
+#[tokio::test]
+async fn the_rate_limit_holds_across_two_serve_processes() {
+    let mut settings = test_settings().await;
+    settings.rate_limit_rps = 0.5;
+    settings.rate_limit_burst = 3;
+    let first = spawn_with(settings.clone(), Roles::API).await;
+    let second = spawn_with(settings, Roles::API).await;
+    let key = first.tenant("acme").await;
+    let body = json!({"contacts": contacts(0, 1)});
+    for app in [&first, &second, &first] {
+        let response = app.post_contacts(&key, &body).await;
+        assert_eq!(response.status(), 202, "within the burst of 3");
+    }
+    for app in [&second, &first] {
+        let response = app.post_contacts(&key, &body).await;
+        assert_eq!(response.status(), 429);
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("Retry-After")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(
+            (1..=2).contains(&retry_after),
+            "one token every 2 s: {retry_after}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.expect("problem+json");
+        assert_eq!(problem["status"], 429);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("0.5 requests a second")),
+            "{problem}"
+        );
+    }
+    assert_eq!(second.get(&key, "/api/v1/imports").await.status(), 200);
+    let other = second.tenant("other").await;
+    assert_eq!(second.post_contacts(&other, &body).await.status(), 202);
+    second.finish().await;
+    first.finish().await;
+}
+
+/// A tenant cannot queue more than MAX_QUEUED_ROWS rows that are not yet applied: the request
+/// that would pass it gets 429 with the numbers, stores nothing, and a smaller one still fits.
+#[tokio::test]
+async fn intake_beyond_the_tenants_backlog_cap_is_refused() {
+    let mut settings = test_settings().await;
+    settings.max_queued_rows = 5;
+    // No workers: nothing is applied, so what is accepted stays queued.
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let three = json!({"contacts": contacts(0, 3)});
+    assert_eq!(app.post_contacts(&key, &three).await.status(), 202);
+    let response = app.post_contacts(&key, &three).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("problem+json");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("3 rows stored") && detail.contains("limit of 5"),
+        "{detail}"
+    );
+    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count imports");
+    assert_eq!(imports, 1, "the refused request stored nothing");
+    let two = json!({"contacts": contacts(10, 2)});
+    assert_eq!(app.post_contacts(&key, &two).await.status(), 202);
+    app.finish().await;
+}

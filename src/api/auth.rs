@@ -3,8 +3,10 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::store::limits;
 use crate::store::tenants::{self, Tenant};
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header;
 use axum::http::request::Parts;
 
@@ -29,8 +31,22 @@ impl FromRequestParts<AppState> for Tenant {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be Bearer <key>")
             })?;
-        tenants::by_api_key(&state.pool, key)
+        let tenant = tenants::by_api_key(&state.pool, key)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("unknown API key"))
+            .ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+        // Every write of a tenant draws from its rate limit, in whichever process it lands.
+        if parts.method == Method::POST || parts.method == Method::DELETE {
+            let settings = &state.settings;
+            let (rate, burst) = (
+                settings.rate_limit_rps.max(0.001),
+                settings.rate_limit_burst.max(1),
+            );
+            if let Some(wait) =
+                limits::take_token(&state.pool, tenant.id, rate, f64::from(burst)).await?
+            {
+                return Err(ApiError::rate_limited(wait, rate, burst));
+            }
+        }
+        Ok(tenant)
     }
 }

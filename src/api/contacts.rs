@@ -65,6 +65,14 @@ pub async fn intake(
     })
     .await
     .map_err(|_| ApiError::internal())??;
+    intake::check_backlog(
+        &state.pool,
+        &state.settings,
+        tenant.id,
+        request.contacts.len() as u64,
+        request.contacts.iter().map(|c| c.get().len() as u64).sum(),
+    )
+    .await?;
     let accepted = intake::store(
         &state.pool,
         tenant.id,

@@ -93,6 +93,28 @@ impl ApiError {
         }
     }
 
+    /// 429: the tenant's request rate is used up; a token is back in `retry_after` seconds.
+    pub fn rate_limited(retry_after: f64, rate: f64, burst: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after.ceil().max(1.0) as u64),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!(
+                    "this API key's tenant is over its rate of {rate} requests a second (bursts of {burst}) for POST and DELETE; nothing was done, retry after the Retry-After seconds"
+                ),
+            )
+        }
+    }
+
+    /// 429: the tenant has too much stored and not yet applied; try once some of it is done.
+    pub fn backlog_full(detail: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(30),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "backlog-full", detail)
+        }
+    }
+
     /// 503: a dependency is down; try again later.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self {

@@ -29,6 +29,14 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let options =
         options_from_query(&query).map_err(|e| ApiError::unprocessable("bad import options", e))?;
+    // A file's size is known only once read: refuse when the backlog is full already (or the
+    // declared length would overflow it).
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    crate::intake::check_backlog(&state.pool, &state.settings, tenant.id, 1, declared).await?;
     // The upload runs in a task of its own: if the client goes away, hyper drops this
     // handler, but the task still sees the body end and marks the import failed.
     tokio::spawn(receive(state, tenant, options, request))

@@ -339,6 +339,32 @@ fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
     out
 }
 
+/// 429 when storing `rows` more rows (`bytes` as sent) would take the tenant's backlog — rows
+/// stored and not yet applied — over its caps, so that one tenant cannot fill the database.
+pub async fn check_backlog(
+    pool: &PgPool,
+    settings: &crate::settings::Settings,
+    tenant_id: Uuid,
+    rows: u64,
+    bytes: u64,
+) -> Result<(), ApiError> {
+    let (queued_rows, queued_bytes) = crate::store::limits::queued(pool, tenant_id).await?;
+    let (queued_rows, queued_bytes) = (queued_rows.max(0) as u64, queued_bytes.max(0) as u64);
+    if queued_rows + rows > settings.max_queued_rows {
+        return Err(ApiError::backlog_full(format!(
+            "this tenant has {queued_rows} rows stored and not yet applied; {rows} more would pass its limit of {} (MAX_QUEUED_ROWS): nothing was stored, retry when earlier imports have progressed",
+            settings.max_queued_rows
+        )));
+    }
+    if queued_bytes + bytes > settings.max_queued_bytes {
+        return Err(ApiError::backlog_full(format!(
+            "this tenant has {queued_bytes} bytes of rows stored and not yet applied; {bytes} more would pass its limit of {} (MAX_QUEUED_BYTES): nothing was stored, retry when earlier imports have progressed",
+            settings.max_queued_bytes
+        )));
+    }
+    Ok(())
+}
+
 /// An `Idempotency-Key` and the hash of the body it came with.
 pub struct Idempotency {
     pub key: String,

@@ -4,6 +4,7 @@
 pub mod contacts;
 pub mod fields;
 pub mod imports;
+pub mod limits;
 pub mod maintenance;
 pub mod tenants;
 

@@ -96,6 +96,11 @@ pub async fn test_settings() -> Settings {
         max_upload_bytes: 1024 * 1024 * 1024,
         db_max_connections: 8,
         relay_poll_ms: 200,
+        // Tests post back to back; the limits have tests of their own.
+        rate_limit_rps: 10_000.0,
+        rate_limit_burst: 10_000,
+        max_queued_rows: 100_000_000,
+        max_queued_bytes: 1 << 40,
         relay_max_in_flight: 16,
         relay_tenant_in_flight: 4,
         republish_after_secs: 60,
