@@ -726,3 +726,72 @@ async fn sigterm_mid_import_drains_exits_cleanly_and_a_restart_finishes_the_impo
     deployment.finish().await;
     eprintln!("sigterm test took {:?}", started.elapsed());
 }
+
+/// With `LOG_FORMAT=json` every log line of the real binary is one JSON object; every line
+/// about a batch names its import, batch number and tenant; and no line holds the API key,
+/// the signing secret or any contact's field, failed rows included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_each_batch_and_hold_no_secret_or_contact_field() {
+    let deployment = Deployment::new().await;
+    let mut run = deployment.spawn(Role::Run, &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+    run.wait_healthy().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_contact-import"))
+        .args(["tenant", "create", "acme"])
+        .env("DATABASE_URL", &deployment.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run `tenant create`");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("signing secret: "))
+        .expect("a signing secret")
+        .trim()
+        .to_owned();
+    let key = stdout.lines().last().expect("an API key").trim().to_owned();
+
+    let api = Api::new(run.base(), &key);
+    let body = json!({"contacts": [
+        {"externalId": "crm-SECRET-1", "phone": "+212612340001", "email": "zebulon.secret@example.org",
+         "firstName": "Zebulon", "lastName": "Quartermaine", "city": "Xanadu"},
+        {"phone": "12", "email": "quintessa@@bad", "firstName": "Quintessa"},
+    ]});
+    let id = api.import(&body, "json-logs-1").await;
+    let finals = api.wait_finished(&[id], FINISH_WITHIN).await;
+    assert_eq!(finals[0]["status"], "completedWithErrors", "{}", finals[0]);
+    run.terminate();
+    run.wait_exit(Duration::from_secs(30)).await;
+
+    let log = run.log_tail(usize::MAX);
+    let mut batch_lines = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.as_ref().is_ok_and(Value::is_object),
+            "not a JSON object: {line}"
+        );
+        if line.contains("\"batch_no\"") {
+            batch_lines += 1;
+            assert!(
+                line.contains("\"import_id\"") && line.contains("\"tenant_id\""),
+                "a batch's line without its import or tenant: {line}"
+            );
+        }
+        for secret in [
+            key.as_str(),
+            secret.as_str(),
+            "crm-SECRET",
+            "612340001",
+            "zebulon",
+            "Zebulon",
+            "Quartermaine",
+            "Xanadu",
+            "quintessa",
+            "Quintessa",
+        ] {
+            assert!(!line.contains(secret), "{secret:?} in a log line: {line}");
+        }
+    }
+    assert!(batch_lines >= 1, "no line about the batch:\n{log}");
+    deployment.finish().await;
+}

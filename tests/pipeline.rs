@@ -733,6 +733,7 @@ async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
         .map(|(import_id, batch_no)| BatchRef {
             import_id,
             batch_no,
+            tenant_id: None,
         })
         .collect()
 }
@@ -767,6 +768,7 @@ async fn a_redelivered_batch_applies_nothing_twice() {
     let unknown = BatchRef {
         import_id: uuid::Uuid::new_v4(),
         batch_no: 0,
+        tenant_id: None,
     };
     assert_eq!(
         worker::run_batch(&app.pool, unknown).await.unwrap(),

@@ -12,6 +12,7 @@ use lapin::types::FieldTable;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// What the workers need.
 #[derive(Clone)]
@@ -127,16 +128,27 @@ impl Workers {
                 return Ok(());
             }
         };
+        // Every line logged while handling the message names the batch and its tenant.
+        let span = tracing::info_span!(
+            "message",
+            import_id = %batch.import_id,
+            batch_no = batch.batch_no,
+            tenant_id = batch.tenant_id.map(tracing::field::display),
+        );
+        self.handle_batch(delivery, batch).instrument(span).await
+    }
+
+    async fn handle_batch(&self, delivery: Delivery, batch: BatchRef) -> Result<(), BrokerError> {
         let deliveries = delivery_count(&delivery) + 1;
         let outcome = worker::run_batch(&self.pool, batch).await;
         let done = match outcome {
             Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => true,
             Ok(BatchOutcome::Unknown) => {
-                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, "message for a batch that does not exist; dropped");
+                tracing::warn!("message for a batch that does not exist; dropped");
                 true
             }
             Err(BatchError::Transient(e)) if deliveries < i64::from(DELIVERY_LIMIT) => {
-                tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, deliveries, error = %e, "batch failed for now; returning it to the queue");
+                tracing::warn!(deliveries, error = %e, "batch failed for now; returning it to the queue");
                 false
             }
             Err(e) => {
@@ -147,7 +159,7 @@ impl Workers {
                 match dead::mark_dead(&self.pool, batch, &reason).await {
                     Ok(_) => true,
                     Err(db) => {
-                        tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %db, "could not record a dead batch; returning it to the queue");
+                        tracing::error!(error = %db, "could not record a dead batch; returning it to the queue");
                         false
                     }
                 }

@@ -261,7 +261,7 @@ impl Relay {
         let held_back = granted < waiting.iter().map(|w| w.unpublished).sum::<i64>();
         let mut per_tenant = Vec::with_capacity(shares.len());
         for (tenant_id, n) in &shares {
-            let batches: Vec<(Uuid, i32)> = sqlx::query_as(
+            let batches: Vec<BatchRef> = sqlx::query_as::<_, (Uuid, i32)>(
                 "SELECT import_id, batch_no FROM import_batches
                  WHERE tenant_id = $1 AND published_at IS NULL AND state = 'pending'
                  ORDER BY created_at, import_id, batch_no
@@ -270,7 +270,14 @@ impl Relay {
             .bind(tenant_id)
             .bind(n)
             .fetch_all(&mut *tx)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|(import_id, batch_no)| BatchRef {
+                import_id,
+                batch_no,
+                tenant_id: Some(*tenant_id),
+            })
+            .collect();
             per_tenant.push(batches);
         }
         // Round-robin in the queue too: one batch of each tenant in turn.
@@ -290,12 +297,8 @@ impl Relay {
         }
         let queue = self.topology.batches();
         let mut confirms = Vec::with_capacity(due.len());
-        for (import_id, batch_no) in &due {
-            let body = serde_json::to_vec(&BatchRef {
-                import_id: *import_id,
-                batch_no: *batch_no,
-            })
-            .map_err(|e| BrokerError::Other(e.to_string()))?;
+        for batch in &due {
+            let body = serde_json::to_vec(batch).map_err(|e| BrokerError::Other(e.to_string()))?;
             let confirm = timed(
                 "publish",
                 channel.basic_publish(
@@ -315,11 +318,11 @@ impl Relay {
             confirms.push(confirm);
         }
         let (mut imports, mut batches) = (Vec::new(), Vec::new());
-        for ((import_id, batch_no), confirm) in due.iter().zip(confirms) {
+        for (batch, confirm) in due.iter().zip(confirms) {
             match timed("publisher confirm", confirm).await? {
                 Confirmation::Ack(None) => {
-                    imports.push(*import_id);
-                    batches.push(*batch_no);
+                    imports.push(batch.import_id);
+                    batches.push(batch.batch_no);
                 }
                 Confirmation::Ack(Some(returned)) => {
                     return Err(BrokerError::Other(format!(
@@ -328,7 +331,7 @@ impl Relay {
                     )));
                 }
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
-                    tracing::warn!(import_id = %import_id, batch_no, "broker refused a batch message; it will be published again");
+                    tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, tenant_id = ?batch.tenant_id, "broker refused a batch message; it will be published again");
                 }
             }
         }

@@ -26,6 +26,9 @@ use uuid::Uuid;
 pub struct BatchRef {
     pub import_id: Uuid,
     pub batch_no: i32,
+    /// For log lines before the batch is read (absent in messages of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<Uuid>,
 }
 
 /// What happened to a batch; decides ack or nack in one place (the consumer).
