@@ -105,6 +105,11 @@ pub struct Settings {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// `work` only: serve `/metrics` (this process's batch durations) and `/healthz` here, for
+    /// Prometheus and liveness probes. Off when unset (`run` and `serve` have the whole API).
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log line format: text for people, json for log shippers.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -138,7 +138,23 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             count: settings.workers,
             prefetch: settings.prefetch,
         };
-        tasks.spawn(workers.run(shutdown_rx));
+        tasks.spawn(workers.run(shutdown_rx.clone()));
+        if let (false, Some(listen)) = (roles.api, settings.metrics_listen) {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+            let mut stop = shutdown_rx;
+            tasks.spawn(async move {
+                let serve = axum::serve(listener, api::ops::worker_router())
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "metrics server failed");
+                }
+            });
+            tracing::info!(%listen, "worker metrics listening");
+        }
     }
     Ok(Running {
         addr,

@@ -795,3 +795,47 @@ async fn json_logs_name_each_batch_and_hold_no_secret_or_contact_field() {
     assert!(batch_lines >= 1, "no line about the batch:\n{log}");
     deployment.finish().await;
 }
+
+/// A `work` process with METRICS_LISTEN serves its own batch durations and a liveness answer,
+/// for Prometheus and the workers' probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_serves_its_batch_durations() {
+    let deployment = Deployment::new().await;
+    let serve = start_api(&deployment, &[]).await;
+    let metrics = process::free_port();
+    let _worker = deployment.spawn(Role::Work, &[("METRICS_LISTEN", &metrics.to_string())]);
+    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let id = api
+        .import(
+            &json!({"contacts": [{"phone": "+212612340002"}]}),
+            "worker-metrics-1",
+        )
+        .await;
+    api.wait_finished(&[id], FINISH_WITHIN).await;
+
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://{metrics}/healthz"))
+        .send()
+        .await
+        .expect("GET /healthz of the worker");
+    assert_eq!(health.status(), 200);
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics of the worker")
+        .text()
+        .await
+        .expect("metrics text");
+    let count: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("contact_import_batch_duration_seconds_count ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no batch duration count in\n{text}"));
+    assert_eq!(count, 1.0, "the worker applied the one batch");
+    deployment.finish().await;
+}

@@ -144,8 +144,29 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         imports,
     );
 
+    openmetrics(&registry)
+}
+
+/// What a `work` process serves on `METRICS_LISTEN`: its own batch durations, and liveness.
+pub fn worker_router() -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(worker_metrics))
+        .route("/healthz", axum::routing::get(super::health::healthz))
+}
+
+async fn worker_metrics() -> Result<Response, ApiError> {
+    let mut registry = Registry::default();
+    registry.register(
+        "contact_import_batch_duration_seconds",
+        "Time to apply one batch, from its message to its commit (batches applied by this process)",
+        crate::telemetry::batch_duration().clone(),
+    );
+    openmetrics(&registry)
+}
+
+fn openmetrics(registry: &Registry) -> Result<Response, ApiError> {
     let mut body = String::new();
-    prometheus_client::encoding::text::encode(&mut body, &registry)
+    prometheus_client::encoding::text::encode(&mut body, registry)
         .map_err(|_| ApiError::internal())?;
     Ok((
         [(
