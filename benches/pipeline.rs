@@ -19,7 +19,7 @@
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Parser;
-use contact_import::broker::{self, Topology};
+use contact_import::broker::Topology;
 use contact_import::store;
 use contact_import::validate::{self, DedupeOn, FieldKind, Patch, Rules, ValidContact};
 use serde_json::Value;
@@ -692,23 +692,9 @@ impl Service {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Ok(connection) = broker::connect(&self.amqp_url, "bench cleanup").await
-            && let Ok(channel) = connection.create_channel().await
-        {
-            let topology = Topology::new(&self.queue_prefix);
-            for queue in [topology.batches(), topology.dead_letters()] {
-                let _ = channel
-                    .queue_delete(queue.as_str().into(), Default::default())
-                    .await;
-            }
-            let _ = channel
-                .exchange_delete(
-                    topology.dead_letter_exchange().as_str().into(),
-                    Default::default(),
-                )
-                .await;
-            let _ = connection.close(200, "bye".into()).await;
-        }
+        Topology::new(&self.queue_prefix)
+            .delete(&self.amqp_url)
+            .await;
         self.db.drop_now().await;
     }
 }
@@ -760,43 +746,41 @@ async fn post_all(
 
 /// One `POST /api/v1/contacts`; returns the asyncSessionId.
 async fn post_contacts(service: &Service, key: &str, body: axum::body::Bytes) -> Result<String> {
-    let response = service
-        .http
-        .post(service.url("/api/v1/contacts"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let answer: Value = response.json().await?;
-    ensure!(
-        status.as_u16() == 202,
-        "POST /api/v1/contacts: {status} {answer}"
-    );
-    answer["asyncSessionId"]
-        .as_str()
-        .map(str::to_owned)
-        .context("no asyncSessionId")
+    accepted(service, key, "/api/v1/contacts", "application/json", body).await
 }
 
 /// Uploads the whole CSV file as one `text/csv` body; returns the import's id once stored.
 async fn start_csv(service: &Service, key: &str, path: &Path) -> Result<String> {
     let body = tokio::task::block_in_place(|| std::fs::read(path))?;
+    accepted(
+        service,
+        key,
+        "/api/v1/imports?dedupeOn=phone",
+        "text/csv",
+        body,
+    )
+    .await
+}
+
+/// POSTs an import; expects 202 and returns its asyncSessionId.
+async fn accepted(
+    service: &Service,
+    key: &str,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> Result<String> {
     let response = service
         .http
-        .post(service.url("/api/v1/imports?dedupeOn=phone"))
+        .post(service.url(path))
         .bearer_auth(key)
-        .header("content-type", "text/csv")
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await?;
     let status = response.status();
     let answer: Value = response.json().await?;
-    ensure!(
-        status.as_u16() == 202,
-        "POST /api/v1/imports: {status} {answer}"
-    );
+    ensure!(status.as_u16() == 202, "POST {path}: {status} {answer}");
     answer["asyncSessionId"]
         .as_str()
         .map(str::to_owned)

@@ -105,6 +105,28 @@ impl Topology {
         format!("{}.dlx", self.prefix)
     }
 
+    /// Deletes the queues and the exchange, messages and all (test and benchmark clean-up);
+    /// what is already gone is skipped.
+    pub async fn delete(&self, url: &str) {
+        let Ok(connection) = connect(url, "contact-import clean-up").await else {
+            return;
+        };
+        if let Ok(channel) = connection.create_channel().await {
+            for queue in [self.batches(), self.dead_letters()] {
+                let _ = channel
+                    .queue_delete(queue.as_str().into(), Default::default())
+                    .await;
+            }
+            let _ = channel
+                .exchange_delete(
+                    self.dead_letter_exchange().as_str().into(),
+                    Default::default(),
+                )
+                .await;
+        }
+        let _ = connection.close(200, "bye".into()).await;
+    }
+
     /// Declares everything; idempotent. The queue arguments never change between versions,
     /// because RabbitMQ refuses a re-declaration with other arguments.
     pub async fn declare(&self, channel: &Channel) -> Result<(), BrokerError> {

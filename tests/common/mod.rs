@@ -32,23 +32,9 @@ fn database_url(admin: &str, name: &str) -> String {
 
 /// Deletes a test's queues, exchange and database.
 pub async fn remove_test_resources(db_name: &str, queue_prefix: &str) {
-    if let Ok(connection) = contact_import::broker::connect(&amqp_url(), "test cleanup").await
-        && let Ok(channel) = connection.create_channel().await
-    {
-        let topology = contact_import::broker::Topology::new(queue_prefix);
-        for queue in [topology.batches(), topology.dead_letters()] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), Default::default())
-                .await;
-        }
-        let _ = channel
-            .exchange_delete(
-                topology.dead_letter_exchange().as_str().into(),
-                Default::default(),
-            )
-            .await;
-        let _ = connection.close(200, "bye".into()).await;
-    }
+    contact_import::broker::Topology::new(queue_prefix)
+        .delete(&amqp_url())
+        .await;
     if let Ok(admin) = store::connect(&admin_url(), 1).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
