@@ -8,8 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { echo "==> [${SECONDS}s] $*" >&2; }
 
-step "services"
-bash deploy/services.sh
+step "services (and Chromium for tests/ops.rs)"
+WITH_CHROMIUM=1 bash deploy/services.sh
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$DATABASE_URL}

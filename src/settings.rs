@@ -105,6 +105,11 @@ pub struct Settings {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Token for the operations page `/ops` and its data (`Authorization: Bearer`); without
+    /// one the page is off (404). Never logged.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// `work` only: serve `/metrics` (this process's batch durations) and `/healthz` here, for
     /// Prometheus and liveness probes. Off when unset (`run` and `serve` have the whole API).
     #[arg(long, env = "METRICS_LISTEN")]

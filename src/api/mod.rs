@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/ops/queues", get(ops::queues))
+        .route("/api/v1/ops/overview", get(ops::overview))
+        .route("/ops", get(ops::page))
         .route(
             "/api/v1/contacts",
             post(contacts::intake).get(contacts::list),

@@ -196,3 +196,160 @@ pub async fn queues(
         .map_err(|e| ApiError::unavailable(format!("the broker cannot be reached: {e}")))?;
     Ok(Json(Queues { queues }))
 }
+
+/// The holder of `ADMIN_TOKEN`. Without a configured token the operations endpoints do not
+/// exist (404); a wrong or missing token is 401.
+pub struct Admin;
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use sha2::{Digest, Sha256};
+        let Some(expected) = state
+            .settings
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        else {
+            return Err(ApiError::not_found("no such endpoint"));
+        };
+        let sent = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .unwrap_or_default();
+        // Compare digests: equal length, and no early exit on the token's own bytes.
+        if Sha256::digest(sent.as_bytes()) == Sha256::digest(expected.as_bytes()) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized(
+                "send the admin token as Authorization: Bearer <ADMIN_TOKEN>",
+            ))
+        }
+    }
+}
+
+/// `GET /ops`: the operations page (HTML and script in one file, no build step). It holds no
+/// data: it asks `/api/v1/ops/overview` with the token its login form keeps for the session.
+pub async fn page(State(state): State<AppState>) -> Response {
+    if state
+        .settings
+        .admin_token
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        return ApiError::not_found("no such endpoint").into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("ops.html"),
+    )
+        .into_response()
+}
+
+/// An import that is queued or processing, for the operations page.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningImport {
+    pub id: uuid::Uuid,
+    pub tenant: String,
+    pub source: String,
+    pub status: String,
+    pub total_rows: i32,
+    pub processed_rows: i32,
+    pub failed: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// An import that ended failed or with failed rows.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct FinishedImport {
+    pub id: uuid::Uuid,
+    pub tenant: String,
+    pub status: String,
+    pub total_rows: i32,
+    pub failed: i32,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<time::OffsetDateTime>,
+}
+
+/// The body of `GET /api/v1/ops/overview`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    /// From the broker; empty while it cannot be reached.
+    pub queues: Vec<QueueStats>,
+    pub broker_up: bool,
+    /// Rows processed over every import: the page derives rows/s from two readings.
+    pub rows_processed: i64,
+    pub outbox_pending: i64,
+    pub dead_batches: i64,
+    pub running: Vec<RunningImport>,
+    /// The last 10 imports to finish, whatever their outcome.
+    pub recently_finished: Vec<FinishedImport>,
+    /// The last 10 that failed or have failed rows.
+    pub recent_failures: Vec<FinishedImport>,
+}
+
+/// `GET /api/v1/ops/overview` (admin): everything the operations page shows, across tenants.
+pub async fn overview(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Overview>, ApiError> {
+    let topology = Topology::new(&state.settings.queue_prefix);
+    let queues = broker::queue_stats(&state.settings.amqp_url, &topology).await;
+    let broker_up = queues.is_ok();
+    let (rows_processed, outbox_pending, dead_batches): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT coalesce(sum(processed_rows), 0)::int8 FROM imports),
+                (SELECT count(*) FROM import_batches
+                 WHERE (state = 'pending' AND published_at IS NULL) OR state = 'held'),
+                (SELECT count(*) FROM import_batches WHERE state = 'dead')",
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    let running: Vec<RunningImport> = sqlx::query_as(
+        "SELECT i.id, t.name AS tenant, i.source, i.status, i.total_rows, i.processed_rows,
+                i.failed, i.created_at
+         FROM imports i JOIN tenants t ON t.id = i.tenant_id
+         WHERE i.status IN ('queued', 'processing')
+         ORDER BY i.created_at LIMIT 50",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let finished = |statuses: &'static str| {
+        sqlx::query_as::<_, FinishedImport>(sqlx::AssertSqlSafe(format!(
+            "SELECT i.id, t.name AS tenant, i.status, i.total_rows, i.failed, i.error, i.finished_at
+             FROM imports i JOIN tenants t ON t.id = i.tenant_id
+             WHERE i.status IN ({statuses}) AND i.finished_at IS NOT NULL
+             ORDER BY i.finished_at DESC LIMIT 10"
+        )))
+        .fetch_all(&state.pool)
+    };
+    let recently_finished =
+        finished("'completed', 'completedWithErrors', 'failed', 'cancelled'").await?;
+    let recent_failures = finished("'failed', 'completedWithErrors'").await?;
+    Ok(Json(Overview {
+        queues: queues.unwrap_or_default(),
+        broker_up,
+        rows_processed,
+        outbox_pending,
+        dead_batches,
+        running,
+        recently_finished,
+        recent_failures,
+    }))
+}

@@ -1,0 +1,313 @@
+//! The operations page in a real headless Chromium, driven over WebDriver (Debian's
+//! `chromium` and `chromium-driver`; `deploy/test.sh` installs them when missing): sign in with
+//! the admin token, start an import, and watch the page show it progressing to done. The last
+//! screenshot is kept in `target/test-artifacts/ops-page.png`.
+
+mod common;
+
+use common::{spawn_with, test_settings};
+use contact_import::startup::Roles;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const ADMIN_TOKEN: &str = "ops-test-admin-token";
+
+/// A chromedriver child process, killed when dropped.
+struct Driver {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} ({e}): install chromium and chromium-driver (deploy/test.sh does)")
+            });
+        let mut driver = Driver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            session: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+                .ok();
+            if let Some(response) = ready
+                && let Ok(status) = response.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let session = driver
+            .call(
+                reqwest::Method::POST,
+                "/session",
+                json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                                 "--disable-dev-shm-usage", "--window-size=1280,1000"]
+                    }
+                }}}),
+            )
+            .await;
+        driver.session = session["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_owned();
+        driver
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let request = self.http.request(method, &url);
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        let answer: Value = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+            .json()
+            .await
+            .expect("a WebDriver answer");
+        assert!(
+            answer["value"]["error"].is_null(),
+            "WebDriver {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    async fn session_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        self.call(method, &path, body).await
+    }
+
+    async fn open(&self, url: &str) {
+        self.session_call(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .session_call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.session_call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        self.session_call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn script(&self, script: &str, args: Value) -> Value {
+        self.session_call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": args}),
+        )
+        .await
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self
+            .session_call(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        let bytes = base64_decode(png.as_str().expect("a base64 screenshot"));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+        std::fs::write(dir.join(name), bytes).expect("write the screenshot");
+    }
+
+    async fn quit(&self) {
+        self.session_call(reqwest::Method::DELETE, "", Value::Null)
+            .await;
+    }
+}
+
+/// Standard base64 (the screenshot's encoding).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | (u32::from(*d) << (18 - 6 * i)));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// What the page shows of one import: where it is listed, its status and its progress.
+async fn seen(driver: &Driver, id: &str) -> Value {
+    driver
+        .script(
+            "const id = arguments[0];
+             const running = document.querySelector(`#running tr[data-import=\"${id}\"]`);
+             if (running) {
+               const bar = running.querySelector('progress');
+               return {table: 'running', status: running.dataset.status, value: bar.value, max: bar.max};
+             }
+             const done = document.querySelector(`#finished tr[data-import=\"${id}\"]`);
+             if (done) return {table: 'finished', status: done.dataset.status};
+             return {table: null};",
+            json!([id]),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_page_shows_an_import_progressing_to_done() {
+    let mut settings = test_settings().await;
+    settings.admin_token = Some(ADMIN_TOKEN.into());
+    // One worker and small batches: the import takes a few seconds, long enough to watch.
+    settings.workers = 1;
+    settings.batch_size = 20;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+
+    // Without the token the data is refused; the page itself holds no data.
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/ops/overview"))
+        .send()
+        .await
+        .expect("GET overview");
+    assert_eq!(anonymous.status(), 401);
+
+    let driver = Driver::start().await;
+    driver.open(&app.url("/ops")).await;
+    driver.type_into("#token", ADMIN_TOKEN).await;
+    driver.click("#sign-in").await;
+
+    let mut csv = String::from("phone,first_name\n");
+    for n in 0..6000 {
+        csv.push_str(&format!("{},Row{n}\n", common::phone(n)));
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("POST /api/v1/imports");
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("JSON");
+    let id = answer["asyncSessionId"].as_str().expect("an id").to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress = Vec::new();
+    loop {
+        let shown = seen(&driver, &id).await;
+        match shown["table"].as_str() {
+            Some("running") => {
+                let value = shown["value"].as_f64().expect("a progress value");
+                if progress.last() != Some(&value) {
+                    progress.push(value);
+                }
+                if progress.len() == 2 {
+                    driver.screenshot("ops-page-running.png").await;
+                }
+            }
+            Some("finished") => {
+                assert_eq!(shown["status"], "completed", "{shown}");
+                break;
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed the import finished; progress seen: {progress:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    driver.screenshot("ops-page.png").await;
+    assert!(
+        progress.iter().any(|v| *v > 0.0 && *v < 6000.0),
+        "the page should show the import part-way: {progress:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress goes forward: {progress:?}"
+    );
+    let rate = driver
+        .script(
+            "return document.getElementById('rate').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_ne!(rate, "–", "rows/s is shown");
+    driver.quit().await;
+    app.finish().await;
+}
