@@ -105,6 +105,11 @@ pub struct Settings {
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Days a finished import keeps its rows as sent and its row results; then they are
+    /// deleted (the summary stays) and its rows and results files answer 410.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
     /// Token for the operations page `/ops` and its data (`Authorization: Bearer`); without
     /// one the page is off (404). Never logged.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]

@@ -106,6 +106,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
         tasks.spawn(store::maintenance::run(
             pool.clone(),
             Duration::from_secs(1),
+            Duration::from_secs(u64::from(settings.retention_days) * 86_400),
             shutdown_rx.clone(),
         ));
         let listener = tokio::net::TcpListener::bind(settings.listen)

@@ -96,8 +96,9 @@ pub async fn rows(
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad query parameters", errors));
     }
-    if imports::status(&state.pool, tenant.id, id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no import {id}")));
+    match imports::status(&state.pool, tenant.id, id).await? {
+        None => return Err(ApiError::not_found(format!("no import {id}"))),
+        Some(import) => purged_check(&import)?,
     }
     let rows = imports::rows(&state.pool, tenant.id, id, status, q.after, limit).await?;
     let next = (rows.len() as i64 == limit)
@@ -129,4 +130,17 @@ pub async fn cancel(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))
+}
+
+/// 410 for an import whose rows and results the retention period deleted.
+pub fn purged_check(import: &ImportStatus) -> Result<(), ApiError> {
+    match import.purged_at {
+        Some(at) => Err(ApiError::gone(format!(
+            "the rows and results of import {} were deleted on {} under the retention period (RETENTION_DAYS); its summary remains at /api/v1/imports/{}",
+            import.id,
+            at.date(),
+            import.id
+        ))),
+        None => Ok(()),
+    }
 }

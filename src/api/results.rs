@@ -49,6 +49,7 @@ async fn file(
     let import = imports::status(&state.pool, tenant.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
+    super::imports::purged_check(&import)?;
     let columns: Option<Vec<String>> =
         sqlx::query_scalar("SELECT columns FROM imports WHERE id = $1 AND tenant_id = $2")
             .bind(id)

@@ -32,11 +32,18 @@ pub struct ImportStatus {
     /// Why the import failed as a whole, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When its rows and results were deleted under the retention period (then they answer
+    /// 410 Gone); absent until then.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub purged_at: Option<OffsetDateTime>,
 }
 
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
     CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
-    created_at, started_at, finished_at, options, error";
+    created_at, started_at, finished_at, options, error, purged_at";
 
 /// One import of the tenant.
 pub async fn status(

@@ -26,9 +26,27 @@ const LOCK_KEY: i64 = 0x0063_6f6e_7461_6374; // "contact"
 /// A CSV upload that stored no batch for this long was abandoned by a process that died.
 pub const UPLOAD_SILENCE: Duration = Duration::from_secs(600);
 
-/// Runs until `shutdown`, checking every `every`.
-pub async fn run(pool: PgPool, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// How often finished imports are checked against the retention period.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown`, checking every `every`; imports finished more than `retention` ago
+/// lose their rows and results.
+pub async fn run(
+    pool: PgPool,
+    every: Duration,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last_purge: Option<std::time::Instant> = None;
     while !*shutdown.borrow() {
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(std::time::Instant::now());
+            match purge_expired(&pool, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(imports = n, "rows and results of old imports deleted"),
+                Err(e) => tracing::debug!(error = %e, "retention check skipped"),
+            }
+        }
         if let Err(e) = analyse_stale(&pool).await {
             tracing::debug!(error = %e, "statistics check skipped");
         }
@@ -39,6 +57,41 @@ pub async fn run(pool: PgPool, every: Duration, mut shutdown: watch::Receiver<bo
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+/// Deletes the batches (rows as sent), duplicate markers and row results of imports that
+/// finished more than `retention` ago, 100 imports per transaction; their summaries stay, with
+/// `purged_at` set. Returns how many imports were purged.
+pub async fn purge_expired(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let mut purged = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM imports
+             WHERE purged_at IS NULL AND finished_at < now() - make_interval(secs => $1)
+             ORDER BY finished_at LIMIT 100 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(retention.as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            return Ok(purged);
+        }
+        for table in ["row_results", "duplicate_rows", "import_batches"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE import_id = ANY($1)"
+            )))
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE imports SET purged_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        purged += ids.len() as u64;
     }
 }
 

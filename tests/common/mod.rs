@@ -91,6 +91,7 @@ pub async fn test_settings() -> Settings {
         relay_tenant_in_flight: 4,
         metrics_listen: None,
         admin_token: None,
+        retention_days: 30,
         republish_after_secs: 60,
         shutdown_grace_secs: 10,
         log_format: LogFormat::Text,
