@@ -592,16 +592,39 @@ async fn overwrite_null_and_custom_attributes_follow_the_contract() {
     app.finish().await;
 }
 
+/// `DELETE /api/v1/contacts/{id}` soft-deletes: the contact leaves the list, keeps its
+/// identifiers, and a later import skips it with `deleted_contact` unless `restoreDeleted`;
+/// `POST …/restore` undoes it. Another tenant cannot touch it.
 #[tokio::test]
 async fn soft_deleted_contacts_are_skipped_unless_restored() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
     app.import_and_wait(&key, &json!({"contacts": contacts(0, 1)}))
         .await;
-    sqlx::query("UPDATE contacts SET deleted_at = now()")
-        .execute(&app.pool)
+    let stored = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    let contact = stored["id"].as_str().expect("an id").to_owned();
+    let other = app.tenant("other").await;
+    let request = |key: &str, method: reqwest::Method, path: String| {
+        app.client
+            .request(method, app.url(&path))
+            .bearer_auth(key)
+            .send()
+    };
+    let path = format!("/api/v1/contacts/{contact}");
+    let refused = request(&other, reqwest::Method::DELETE, path.clone())
         .await
         .unwrap();
+    assert_eq!(refused.status(), 404, "another tenant's contact");
+    let deleted = request(&key, reqwest::Method::DELETE, path.clone())
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert!(deleted["deletedAt"].is_string(), "{deleted}");
+    let listed = app
+        .get_json(&key, "/api/v1/contacts?phone=%2B212600000000")
+        .await;
+    assert_eq!(listed["data"], json!([]), "a deleted contact is not listed");
 
     let id = app
         .import(
@@ -623,6 +646,31 @@ async fn soft_deleted_contacts_are_skipped_unless_restored() {
     let c = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
     assert!(c["deletedAt"].is_null());
     assert_eq!(c["firstName"], "Back");
+
+    // Deleted again through the API, then restored through it.
+    let again = request(&key, reqwest::Method::DELETE, path.clone())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let restored = request(&key, reqwest::Method::POST, format!("{path}/restore"))
+        .await
+        .unwrap();
+    assert_eq!(restored.status(), 200);
+    let restored: Value = restored.json().await.unwrap();
+    assert!(restored["deletedAt"].is_null(), "{restored}");
+    assert_eq!(restored["firstName"], "Back");
+    let listed = app
+        .get_json(&key, "/api/v1/contacts?phone=%2B212600000000")
+        .await;
+    assert_eq!(listed["data"][0]["id"], contact.as_str());
+    let missing = request(
+        &key,
+        reqwest::Method::POST,
+        format!("/api/v1/contacts/{}/restore", uuid::Uuid::new_v4()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), 404);
     app.finish().await;
 }
 

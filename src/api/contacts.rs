@@ -185,3 +185,37 @@ pub async fn get_one(
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
 }
+
+/// `DELETE /api/v1/contacts/{id}`: soft-deletes the contact (it keeps its identifiers, so a
+/// later import matches it: skipped with `deleted_contact`, or restored with
+/// `restoreDeleted`); answers the contact. Deleting a deleted contact changes nothing.
+pub async fn delete_one(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    set_deleted(&state, &tenant, &id, true).await
+}
+
+/// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete; answers the contact.
+pub async fn restore(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    set_deleted(&state, &tenant, &id, false).await
+}
+
+async fn set_deleted(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    deleted: bool,
+) -> Result<Json<ContactView>, ApiError> {
+    let id = parse_id(id, "contact")?;
+    let contact = contacts::set_deleted(&state.pool, tenant.id, id, deleted)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))?;
+    tracing::info!(contact_id = %id, tenant_id = %tenant.id, deleted, "contact soft-delete changed");
+    Ok(Json(contact))
+}

@@ -48,7 +48,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/contacts",
             post(contacts::intake).get(contacts::list),
         )
-        .route("/api/v1/contacts/{id}", get(contacts::get_one))
+        .route(
+            "/api/v1/contacts/{id}",
+            get(contacts::get_one).delete(contacts::delete_one),
+        )
+        .route("/api/v1/contacts/{id}/restore", post(contacts::restore))
         .route("/api/v1/fields", post(fields::create).get(fields::list))
         .route(
             "/api/v1/imports",

@@ -108,6 +108,28 @@ pub async fn get(
     .await
 }
 
+/// Soft-deletes (`deleted`) or restores one contact of the tenant; returns it as it is now, or
+/// `None` when the tenant has no such contact. Waits for a batch that holds it locked.
+pub async fn set_deleted(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    deleted: bool,
+) -> Result<Option<ContactView>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "UPDATE contacts SET
+             deleted_at = CASE WHEN $3 THEN coalesce(deleted_at, now()) END,
+             updated_at = CASE WHEN (deleted_at IS NOT NULL) = $3 THEN updated_at ELSE now() END
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING {VIEW_COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(deleted)
+    .fetch_optional(pool)
+    .await
+}
+
 /// An exact look-up on one identifier column.
 #[derive(Clone, Copy, Debug)]
 pub enum Identifier {
