@@ -484,6 +484,8 @@ async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_no
         (uuid::Uuid::now_v7(), "20 minutes"),
         (uuid::Uuid::now_v7(), "1 second"),
     ] {
+        // One transaction: the service's maintenance task (every second) sees both or neither.
+        let mut tx = app.pool.begin().await.unwrap();
         sqlx::query(
             "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, created_at)
              VALUES ($1, $2, 'csv', 'queued', '{\"dedupeOn\":\"phone\",\"mode\":\"upsert\",\"overwrite\":true,\"defaultRegion\":null,\"restoreDeleted\":false}', 0, 0, now() - $3::interval)",
@@ -491,7 +493,7 @@ async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_no
         .bind(id)
         .bind(tenant)
         .bind(age)
-        .execute(&app.pool)
+        .execute(&mut *tx)
         .await
         .unwrap();
         sqlx::query(
@@ -501,9 +503,10 @@ async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_no
         .bind(id)
         .bind(tenant)
         .bind(age)
-        .execute(&app.pool)
+        .execute(&mut *tx)
         .await
         .unwrap();
+        tx.commit().await.unwrap();
     }
     // The service's own maintenance task may have done it already; either way it is done once.
     fail_abandoned_uploads(&app.pool, Duration::from_secs(600))
