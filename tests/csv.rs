@@ -7,29 +7,13 @@ use common::{TestApp, phone, spawn_app, spawn_with, test_settings};
 use contact_import::startup::Roles;
 use serde_json::{Value, json};
 
-async fn upload(
-    app: &TestApp,
-    key: &str,
-    query: &str,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/api/v1/imports{query}")))
-        .bearer_auth(key)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .expect("POST /api/v1/imports")
-}
-
 async fn upload_ok(
     app: &TestApp,
     key: &str,
     query: &str,
     body: impl Into<reqwest::Body>,
 ) -> String {
-    let response = upload(app, key, query, body).await;
+    let response = app.upload_csv(key, query, body).await;
     let status = response.status();
     let answer: Value = response.json().await.unwrap();
     assert_eq!(status, 202, "{answer}");
@@ -208,7 +192,7 @@ async fn a_mapping_that_cannot_work_is_refused_before_anything_is_stored() {
     ];
     for (mapping, code) in cases {
         let query = format!("?mapping={}", urlencode(&mapping.to_string()));
-        let response = upload(&app, &key, &query, file.clone()).await;
+        let response = app.upload_csv(&key, &query, file.clone()).await;
         assert_eq!(response.status(), 422, "{mapping}");
         let problem: Value = response.json().await.unwrap();
         assert!(
@@ -221,11 +205,13 @@ async fn a_mapping_that_cannot_work_is_refused_before_anything_is_stored() {
         );
     }
     // Without a mapping, no column is recognised as the phone.
-    let response = upload(&app, &key, "", format!("Handy,Name\n{},Amina\n", phone(1))).await;
+    let response = app
+        .upload_csv(&key, "", format!("Handy,Name\n{},Amina\n", phone(1)))
+        .await;
     assert_eq!(response.status(), 422);
-    let response = upload(&app, &key, "?mode=merge", file.clone()).await;
+    let response = app.upload_csv(&key, "?mode=merge", file.clone()).await;
     assert_eq!(response.status(), 422);
-    let response = upload(&app, &key, "", "phone,firstName\n").await;
+    let response = app.upload_csv(&key, "", "phone,firstName\n").await;
     assert_eq!(response.status(), 422, "a header without rows");
     let (imports, batches): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM imports), (SELECT count(*) FROM import_batches)",

@@ -253,15 +253,7 @@ async fn the_ops_page_shows_an_import_progressing_to_done() {
     for n in 0..6000 {
         csv.push_str(&format!("{},Row{n}\n", common::phone(n)));
     }
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(&key)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .expect("POST /api/v1/imports");
+    let response = app.upload_csv(&key, "", csv).await;
     assert_eq!(response.status(), 202);
     let answer: Value = response.json().await.expect("JSON");
     let id = answer["asyncSessionId"].as_str().expect("an id").to_owned();

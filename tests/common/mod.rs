@@ -156,6 +156,23 @@ impl TestApp {
             .expect("POST /api/v1/contacts")
     }
 
+    /// `POST /api/v1/imports{query}` with a raw `text/csv` body.
+    pub async fn upload_csv(
+        &self,
+        key: &str,
+        query: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/imports{query}")))
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /api/v1/imports")
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
