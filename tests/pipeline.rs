@@ -604,20 +604,10 @@ async fn soft_deleted_contacts_are_skipped_unless_restored() {
     let stored = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
     let contact = stored["id"].as_str().expect("an id").to_owned();
     let other = app.tenant("other").await;
-    let request = |key: &str, method: reqwest::Method, path: String| {
-        app.client
-            .request(method, app.url(&path))
-            .bearer_auth(key)
-            .send()
-    };
     let path = format!("/api/v1/contacts/{contact}");
-    let refused = request(&other, reqwest::Method::DELETE, path.clone())
-        .await
-        .unwrap();
+    let refused = app.send(&other, reqwest::Method::DELETE, &path).await;
     assert_eq!(refused.status(), 404, "another tenant's contact");
-    let deleted = request(&key, reqwest::Method::DELETE, path.clone())
-        .await
-        .unwrap();
+    let deleted = app.send(&key, reqwest::Method::DELETE, &path).await;
     assert_eq!(deleted.status(), 200);
     let deleted: Value = deleted.json().await.unwrap();
     assert!(deleted["deletedAt"].is_string(), "{deleted}");
@@ -648,13 +638,11 @@ async fn soft_deleted_contacts_are_skipped_unless_restored() {
     assert_eq!(c["firstName"], "Back");
 
     // Deleted again through the API, then restored through it.
-    let again = request(&key, reqwest::Method::DELETE, path.clone())
-        .await
-        .unwrap();
+    let again = app.send(&key, reqwest::Method::DELETE, &path).await;
     assert_eq!(again.status(), 200);
-    let restored = request(&key, reqwest::Method::POST, format!("{path}/restore"))
-        .await
-        .unwrap();
+    let restored = app
+        .send(&key, reqwest::Method::POST, &format!("{path}/restore"))
+        .await;
     assert_eq!(restored.status(), 200);
     let restored: Value = restored.json().await.unwrap();
     assert!(restored["deletedAt"].is_null(), "{restored}");
@@ -663,13 +651,13 @@ async fn soft_deleted_contacts_are_skipped_unless_restored() {
         .get_json(&key, "/api/v1/contacts?phone=%2B212600000000")
         .await;
     assert_eq!(listed["data"][0]["id"], contact.as_str());
-    let missing = request(
-        &key,
-        reqwest::Method::POST,
-        format!("/api/v1/contacts/{}/restore", uuid::Uuid::new_v4()),
-    )
-    .await
-    .unwrap();
+    let missing = app
+        .send(
+            &key,
+            reqwest::Method::POST,
+            &format!("/api/v1/contacts/{}/restore", uuid::Uuid::new_v4()),
+        )
+        .await;
     assert_eq!(missing.status(), 404);
     app.finish().await;
 }

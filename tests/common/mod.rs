@@ -173,6 +173,16 @@ impl TestApp {
             .expect("POST /api/v1/imports")
     }
 
+    /// A request without a body (`POST …/cancel`, `DELETE /api/v1/contacts/{id}`, …).
+    pub async fn send(&self, key: &str, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
