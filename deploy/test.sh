@@ -24,5 +24,8 @@ cargo clippy --all-targets --locked -- -D warnings
 step "deploy/validate.sh (Dockerfile, docker-compose.yml, deploy/kubernetes)"
 bash deploy/validate.sh
 
+step "schemathesis for the OpenAPI contract test (target/contract/venv)"
+bash deploy/venv.sh target/contract/venv tests/contract/requirements.txt
+
 step "cargo test --locked $*"
 cargo test --locked "$@"

@@ -118,6 +118,11 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             settings: Arc::new(settings.clone()),
             broker,
             relay_wake,
+            openapi: Arc::new(
+                serde_json::to_vec(&api::openapi())
+                    .context("cannot serialise the OpenAPI document")?
+                    .into(),
+            ),
         };
         let app = api::router(state);
         let mut stop = shutdown_rx.clone();

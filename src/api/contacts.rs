@@ -1,6 +1,6 @@
 //! `POST /api/v1/contacts` (the asynchronous bulk intake) and the contact look-ups.
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::intake::{self, Accepted, Idempotency};
 use crate::store::contacts::{self, ContactView, Identifier};
@@ -12,8 +12,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
@@ -36,19 +35,25 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
 }
 
 /// `POST /api/v1/contacts`: 202 once the request is durably stored.
+#[utoipa::path(
+    post, path = "/api/v1/contacts", operation_id = "importContacts", tag = "contacts",
+    summary = "Add or update up to 3000 contacts, asynchronously",
+    description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows).",
+    request_body = crate::api::schema::ContactsRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key and body answers the first 202 and imports nothing twice; the same key with another body is a 422", max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
+    responses(
+        (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A request-level problem: 0 or more than 3000 contacts, an unknown option value or custom attribute name; `errors` points at each", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn intake(
     State(state): State<AppState>,
     tenant: Tenant,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(state.settings.max_body_bytes)
-        } else {
-            ApiError::bad_request(format!("the body could not be read: {}", e.body_text()))
-        }
-    })?;
+    let body = body.map_err(|e| ApiError::body(&e, state.settings.max_body_bytes))?;
     let idempotency = idempotency(&headers, &body)?;
     let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)
         .await?
@@ -87,17 +92,46 @@ pub async fn intake(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
+/// The last page number `GET /api/v1/contacts` takes: with 1000 a page, ten billion contacts.
+const MAX_PAGE: i64 = 10_000_000;
+
 /// Query of `GET /api/v1/contacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Exact look-up by phone (any writing with its country code).
     phone: Option<String>,
+    /// Exact look-up by email (case and surrounding spaces ignored).
     email: Option<String>,
+    /// Exact look-up by external id.
     external_id: Option<String>,
+    /// Also list soft-deleted contacts.
     #[serde(default)]
     include_deleted: bool,
+    /// 1-based page number.
+    #[param(minimum = 1, maximum = 10_000_000)]
     page: Option<i64>,
+    /// Contacts per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     per_page: Option<i64>,
+}
+
+/// A page of contacts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ContactPage {
+    pub data: Vec<ContactView>,
+    pub meta: PageMeta,
+}
+
+/// Where a page is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMeta {
+    pub page: i64,
+    pub per_page: i64,
+    /// Contacts matching the query, over every page.
+    pub total: i64,
 }
 
 /// A phone from a query string: a `+` sent unencoded arrives as a space.
@@ -114,16 +148,29 @@ fn phone_from_query(raw: &str) -> Option<String> {
 }
 
 /// `GET /api/v1/contacts`: the tenant's contacts, newest first, or exact look-ups.
+#[utoipa::path(
+    get, path = "/api/v1/contacts", operation_id = "listContacts", tag = "contacts",
+    summary = "List the tenant's contacts, or look one up by identifier",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of contacts", body = ContactPage),
+        (status = 422, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactPage>, ApiError> {
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(100);
     let mut errors = Vec::new();
-    if page < 1 {
-        errors.push(FieldError::new("page", "invalid_value", "page starts at 1"));
+    if !(1..=MAX_PAGE).contains(&page) {
+        errors.push(FieldError::new(
+            "page",
+            "invalid_value",
+            format!("page is 1 to {MAX_PAGE}"),
+        ));
     }
     if !(1..=1000).contains(&per_page) {
         errors.push(FieldError::new(
@@ -135,6 +182,8 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad paging parameters", errors));
     }
+    // Both are bounded above, so this cannot overflow.
+    let offset = (page - 1) * per_page;
     let exact = match (&q.phone, &q.email, &q.external_id) {
         (Some(p), _, _) => Some((Identifier::Phone, phone_from_query(p))),
         (_, Some(e), _) => Some((Identifier::Email, Some(e.trim().to_lowercase()))),
@@ -150,7 +199,7 @@ pub async fn list(
                 tenant.id,
                 Some((*identifier, value)),
                 q.include_deleted,
-                (page - 1) * per_page,
+                offset,
                 per_page,
             )
             .await?
@@ -161,19 +210,31 @@ pub async fn list(
                 tenant.id,
                 None,
                 q.include_deleted,
-                (page - 1) * per_page,
+                offset,
                 per_page,
             )
             .await?
         }
     };
-    Ok(Json(json!({
-        "data": data,
-        "meta": {"page": page, "perPage": per_page, "total": total},
-    })))
+    Ok(Json(ContactPage {
+        data,
+        meta: PageMeta {
+            page,
+            per_page,
+            total,
+        },
+    }))
 }
 
 /// `GET /api/v1/contacts/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/contacts/{id}", operation_id = "getContact", tag = "contacts", summary = "One contact",
+    params(("id" = uuid::Uuid, Path, description = "The contact's id")),
+    responses(
+        (status = 200, description = "The contact, deleted or not", body = ContactView),
+        (status = 404, description = "No such contact of this tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -189,6 +250,14 @@ pub async fn get_one(
 /// `DELETE /api/v1/contacts/{id}`: soft-deletes the contact (it keeps its identifiers, so a
 /// later import matches it: skipped with `deleted_contact`, or restored with
 /// `restoreDeleted`); answers the contact. Deleting a deleted contact changes nothing.
+#[utoipa::path(
+    delete, path = "/api/v1/contacts/{id}", operation_id = "deleteContact", tag = "contacts", summary = "Soft-delete a contact",
+    params(("id" = uuid::Uuid, Path, description = "The contact's id")),
+    responses(
+        (status = 200, description = "The contact, with its deletedAt", body = ContactView),
+        (status = 404, description = "No such contact of this tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn delete_one(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -198,6 +267,14 @@ pub async fn delete_one(
 }
 
 /// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete; answers the contact.
+#[utoipa::path(
+    post, path = "/api/v1/contacts/{id}/restore", operation_id = "restoreContact", tag = "contacts", summary = "Undo a soft delete",
+    params(("id" = uuid::Uuid, Path, description = "The contact's id")),
+    responses(
+        (status = 200, description = "The contact", body = ContactView),
+        (status = 404, description = "No such contact of this tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn restore(
     State(state): State<AppState>,
     tenant: Tenant,

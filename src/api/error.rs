@@ -6,10 +6,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// One thing wrong with a request, and where.
-#[derive(Debug, Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Clone, PartialEq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: a JSON pointer into the body (`/contacts/3`), or the name of a query parameter.
     pub pointer: String,
+    /// What, for programs: `invalid_value`, `too_many_contacts`, `unknown_field`, ...
     pub code: String,
+    /// What, for people.
     pub message: String,
 }
 
@@ -34,15 +37,23 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An RFC 9457 problem: the body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
+    #[schema(format = "uri")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, as a sentence.
+    pub detail: String,
+    /// Each thing wrong with the request and where; absent when there is nothing to point at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub errors: Vec<FieldError>,
 }
 
 impl ApiError {
@@ -120,6 +131,18 @@ impl ApiError {
         }
     }
 
+    /// The body could not be read: 413 past `limit` bytes, else 400.
+    pub fn body(rejection: &axum::extract::rejection::BytesRejection, limit: usize) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::too_large(limit)
+        } else {
+            Self::bad_request(format!(
+                "the body could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+
     /// 503: a dependency is down; try again later.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self {
@@ -153,12 +176,12 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = ProblemBody {
+        let body = Problem {
             kind: format!("https://contact-import.dev/problems/{}", self.slug),
-            title,
+            title: title.to_owned(),
             status: self.status.as_u16(),
-            detail: &self.detail,
-            errors: &self.errors,
+            detail: self.detail,
+            errors: self.errors,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();

@@ -9,11 +9,22 @@ use serde_json::json;
 use std::time::Duration;
 
 /// `GET /healthz`.
+#[utoipa::path(
+    get, path = "/healthz", operation_id = "healthz", tag = "operations", summary = "Liveness: the process answers",
+    responses((status = 200, description = "Up", body = crate::api::schema::Health))
+)]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: 200 when both dependencies answer, 503 naming the one that does not.
+#[utoipa::path(
+    get, path = "/readyz", operation_id = "readyz", tag = "operations", summary = "Readiness: the database and the broker are reachable",
+    responses(
+        (status = 200, description = "Ready", body = crate::api::schema::Readiness),
+        (status = 503, description = "Not ready; says which dependency is down", body = crate::api::schema::Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let database = tokio::time::timeout(
         Duration::from_secs(2),

@@ -1,16 +1,23 @@
 //! Import status, per-row results, and the tenant's list of imports.
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::import::RowStatus;
-use crate::store::imports::{self, ImportStatus};
+use crate::store::imports::{self, ImportStatus, RowResultView};
 use crate::store::tenants::Tenant;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/imports/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/imports/{id}", operation_id = "getImport", tag = "imports", summary = "An import's status and counters",
+    params(("id" = uuid::Uuid, Path, description = "The asyncSessionId")),
+    responses(
+        (status = 200, description = "created + updated + skipped + failed == processedRows", body = ImportStatus),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -24,18 +31,48 @@ pub async fn status(
 }
 
 /// Query of `GET /api/v1/imports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// List the imports older than this one (the previous page's `nextBefore`).
     before: Option<uuid::Uuid>,
+    /// Imports per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
+/// A page of the tenant's imports, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportPage {
+    pub data: Vec<ImportStatus>,
+    /// The `before` of the next page; null on the last.
+    pub next_before: Option<uuid::Uuid>,
+}
+
+/// A page of an import's row results, in row order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RowsPage {
+    pub rows: Vec<RowResultView>,
+    /// The `after` of the next page; null on the last.
+    pub next_after: Option<i32>,
+}
+
 /// `GET /api/v1/imports`: newest first; `nextBefore` pages on.
+#[utoipa::path(
+    get, path = "/api/v1/imports", operation_id = "listImports", tag = "imports", summary = "The tenant's imports, newest first",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of imports", body = ImportPage),
+        (status = 422, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::unprocessable(
@@ -51,24 +88,43 @@ pub async fn list(
     let next = (data.len() as i64 == limit)
         .then(|| data.last().map(|i| i.id))
         .flatten();
-    Ok(Json(json!({"data": data, "nextBefore": next})))
+    Ok(Json(ImportPage {
+        data,
+        next_before: next,
+    }))
 }
 
 /// Query of `GET /api/v1/imports/{id}/rows`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RowsQuery {
+    /// Only rows of this outcome.
+    #[param(value_type = Option<crate::api::schema::RowOutcome>)]
     status: Option<String>,
+    /// Rows after this index (the previous page's `nextAfter`).
     after: Option<i32>,
+    /// Rows per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/imports/{id}/rows?status=&after=&limit=`.
+#[utoipa::path(
+    get, path = "/api/v1/imports/{id}/rows", operation_id = "listImportRows", tag = "imports", summary = "Per-row results",
+    params(("id" = uuid::Uuid, Path, description = "The asyncSessionId"), RowsQuery),
+    responses(
+        (status = 200, description = "A page of row results; rows not processed yet are not listed", body = RowsPage),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The rows were deleted under the retention period", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn rows(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RowsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RowsPage>, ApiError> {
     let id = parse_id(&id, "import")?;
     let mut errors = Vec::new();
     let status = match q.status.as_deref() {
@@ -104,10 +160,22 @@ pub async fn rows(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.index))
         .flatten();
-    Ok(Json(json!({"rows": rows, "nextAfter": next})))
+    Ok(Json(RowsPage {
+        rows,
+        next_after: next,
+    }))
 }
 
 /// `POST /api/v1/imports/{id}/cancel`: stops what has not started; answers the status.
+#[utoipa::path(
+    post, path = "/api/v1/imports/{id}/cancel", operation_id = "cancelImport", tag = "imports", summary = "Cancel what has not started",
+    params(("id" = uuid::Uuid, Path, description = "The asyncSessionId")),
+    responses(
+        (status = 200, description = "Cancelled: rows not yet applied end skipped", body = ImportStatus),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The import has finished already", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     tenant: Tenant,

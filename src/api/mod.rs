@@ -7,21 +7,27 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod imports;
+pub mod openapi;
 pub mod ops;
 pub mod results;
+pub mod schema;
 pub mod uploads;
 
 use crate::broker::BrokerHealth;
 use crate::settings::Settings;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
 use error::ApiError;
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -32,42 +38,61 @@ pub struct AppState {
     pub broker: BrokerHealth,
     /// Wakes this process's relay when intake stored new batches.
     pub relay_wake: Arc<Notify>,
+    /// `/openapi.json`, serialised once.
+    pub openapi: Arc<axum::body::Bytes>,
+}
+
+/// Every documented route: each handler's `#[utoipa::path]` gives both its route and its
+/// part of `/openapi.json`, so the two cannot drift apart.
+fn routes() -> OpenApiRouter<AppState> {
+    let (schemas, paths, imports) = routes!(imports::list, uploads::create);
+    // A CSV file is streamed to the database; `intake::upload` enforces its own limit.
+    let imports = imports.layer(axum::extract::DefaultBodyLimit::disable());
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(ops::queues))
+        .routes(routes!(ops::overview))
+        .routes(routes!(ops::page))
+        .routes(routes!(contacts::intake, contacts::list))
+        .routes(routes!(contacts::get_one, contacts::delete_one))
+        .routes(routes!(contacts::restore))
+        .routes(routes!(fields::create, fields::list))
+        .routes((schemas, paths, imports))
+        .routes(routes!(imports::status))
+        .routes(routes!(imports::rows))
+        .routes(routes!(imports::cancel))
+        .routes(routes!(results::results_csv))
+        .routes(routes!(results::errors_csv))
+}
+
+/// The OpenAPI document of `router()`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(routes().split_for_parts().1)
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get, path = "/openapi.json", operation_id = "openapi", tag = "operations", summary = "This document",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the API", body = Object))
+)]
+async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.as_ref().clone(),
+    )
+        .into_response()
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/api/v1/ops/queues", get(ops::queues))
-        .route("/api/v1/ops/overview", get(ops::overview))
-        .route("/ops", get(ops::page))
-        .route(
-            "/api/v1/contacts",
-            post(contacts::intake).get(contacts::list),
-        )
-        .route(
-            "/api/v1/contacts/{id}",
-            get(contacts::get_one).delete(contacts::delete_one),
-        )
-        .route("/api/v1/contacts/{id}/restore", post(contacts::restore))
-        .route("/api/v1/fields", post(fields::create).get(fields::list))
-        .route(
-            "/api/v1/imports",
-            get(imports::list)
-                .post(uploads::create)
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .route("/api/v1/imports/{id}", get(imports::status))
-        .route("/api/v1/imports/{id}/rows", get(imports::rows))
-        .route("/api/v1/imports/{id}/cancel", post(imports::cancel))
-        .route(
-            "/api/v1/imports/{id}/results.csv",
-            get(results::results_csv),
-        )
-        .route("/api/v1/imports/{id}/errors.csv", get(results::errors_csv))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

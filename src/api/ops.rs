@@ -48,6 +48,14 @@ const STATUSES: [&str; 6] = [
 ];
 
 /// `GET /metrics`. The broker's series are left out while it cannot be reached.
+#[utoipa::path(
+    get, path = "/metrics", operation_id = "metrics", tag = "operations", summary = "Prometheus metrics (OpenMetrics text)",
+    responses(
+        (status = 200, description = "contact_import_queue_messages, contact_import_queue_consumers, contact_import_rows_total, contact_import_batch_duration_seconds, contact_import_outbox_pending, contact_import_imports, ...", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, description = "The metrics could not be read", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let topology = Topology::new(&state.settings.queue_prefix);
     let queues = match broker::queue_stats(&state.settings.amqp_url, &topology).await {
@@ -179,13 +187,17 @@ fn openmetrics(registry: &Registry) -> Result<Response, ApiError> {
 }
 
 /// The body of `GET /api/v1/ops/queues`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Queues {
     pub queues: Vec<QueueStats>,
 }
 
 /// `GET /api/v1/ops/queues`: the batch queue and the dead-letter queue, from the broker; 503
 /// while it cannot be reached.
+#[utoipa::path(
+    get, path = "/api/v1/ops/queues", operation_id = "listQueues", tag = "operations", summary = "Queue depths and consumers, from the broker",
+    responses((status = 200, description = "The batch queue and the dead-letter queue", body = Queues))
+)]
 pub async fn queues(
     State(state): State<AppState>,
     _tenant: Tenant,
@@ -239,6 +251,13 @@ impl axum::extract::FromRequestParts<AppState> for Admin {
 
 /// `GET /ops`: the operations page (HTML and script in one file, no build step). It holds no
 /// data: it asks `/api/v1/ops/overview` with the token its login form keeps for the session.
+#[utoipa::path(
+    get, path = "/ops", operation_id = "opsPage", tag = "operations", summary = "The live operations page (HTML; log in with ADMIN_TOKEN)",
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 404, description = "Off: no ADMIN_TOKEN is configured", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn page(State(state): State<AppState>) -> Response {
     if state
         .settings
@@ -259,7 +278,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
 }
 
 /// An import that is queued or processing, for the operations page.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunningImport {
     pub id: uuid::Uuid,
@@ -274,7 +293,7 @@ pub struct RunningImport {
 }
 
 /// An import that ended failed or with failed rows.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FinishedImport {
     pub id: uuid::Uuid,
@@ -288,7 +307,7 @@ pub struct FinishedImport {
 }
 
 /// The body of `GET /api/v1/ops/overview`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Overview {
     /// From the broker; empty while it cannot be reached.
@@ -306,6 +325,13 @@ pub struct Overview {
 }
 
 /// `GET /api/v1/ops/overview` (admin): everything the operations page shows, across tenants.
+#[utoipa::path(
+    get, path = "/api/v1/ops/overview", operation_id = "opsOverview", tag = "operations", summary = "Everything the operations page shows, across tenants (admin)",
+    responses(
+        (status = 200, description = "Queues, throughput counters, running imports, recent failures", body = Overview),
+        (status = 503, description = "The database is unavailable", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn overview(
     State(state): State<AppState>,
     _admin: Admin,

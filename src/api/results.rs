@@ -2,7 +2,7 @@
 //! `errors.csv` (failed rows only). Streamed a batch at a time, never the whole import in
 //! memory. A cell that a spreadsheet would run as a formula is escaped with a leading `'`.
 
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::{AppState, parse_id};
 use crate::intake::csv::FIELDS;
 use crate::store::imports;
@@ -22,6 +22,15 @@ fn json_columns() -> impl Iterator<Item = &'static str> {
 }
 
 /// `GET /api/v1/imports/{id}/results.csv`.
+#[utoipa::path(
+    get, path = "/api/v1/imports/{id}/results.csv", operation_id = "getImportResultsCsv", tag = "imports", summary = "Every row with its outcome, as CSV",
+    params(("id" = uuid::Uuid, Path, description = "The asyncSessionId")),
+    responses(
+        (status = 200, description = "The rows with two more columns, import_status and errors", body = String, content_type = "text/csv"),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The rows were deleted under the retention period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn results_csv(
     state: State<AppState>,
     tenant: Tenant,
@@ -31,6 +40,15 @@ pub async fn results_csv(
 }
 
 /// `GET /api/v1/imports/{id}/errors.csv`.
+#[utoipa::path(
+    get, path = "/api/v1/imports/{id}/errors.csv", operation_id = "getImportErrorsCsv", tag = "imports", summary = "The failed rows, as CSV",
+    params(("id" = uuid::Uuid, Path, description = "The asyncSessionId")),
+    responses(
+        (status = 200, description = "The failed rows with import_status and errors", body = String, content_type = "text/csv"),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The rows were deleted under the retention period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn errors_csv(
     state: State<AppState>,
     tenant: Tenant,

@@ -2,7 +2,7 @@
 //! part) or as a raw `text/csv` body with the options as query parameters. The body is
 //! streamed into `intake::upload`; the answer is 202 once the whole file is stored.
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState};
 use crate::intake::Accepted;
 use crate::intake::csv::{options_from_query, parse_options};
@@ -21,6 +21,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 /// `POST /api/v1/imports`.
+#[utoipa::path(
+    post, path = "/api/v1/imports", operation_id = "importCsv", tag = "imports",
+    summary = "Import a CSV file, asynchronously",
+    description = "A multipart upload (an `options` part, then the `file` part) or a raw CSV body with the options as query parameters. Answers 202 once the whole file is stored.",
+    request_body(content(
+        (crate::api::schema::CsvUpload = "multipart/form-data"),
+        (String = "text/csv"),
+    )),
+    params(crate::api::schema::CsvQuery),
+    responses(
+        (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
+        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad options, mapping or header; `errors` points at each", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,

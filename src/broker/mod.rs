@@ -209,7 +209,7 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
 }
 
 /// One queue's depth and consumers, as the broker reports them.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     pub name: String,
     pub messages: u32,

@@ -64,12 +64,15 @@ impl IntakeRequest {
 }
 
 /// The 202 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub async_session_id: Uuid,
+    /// Always `queued`.
+    #[schema(value_type = String, examples("queued"))]
     pub status: &'static str,
     pub total_rows: i32,
+    /// Where to poll the import's status.
     pub status_url: String,
 }
 

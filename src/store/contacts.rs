@@ -60,7 +60,7 @@ const STORED_COLUMNS: &str =
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, deleted_at";
 
 /// A contact as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactView {
     pub id: Uuid,
@@ -78,7 +78,9 @@ pub struct ContactView {
     pub city: Option<String>,
     pub state: Option<String>,
     pub zip: Option<String>,
+    /// Values by custom field name.
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub custom_attributes: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

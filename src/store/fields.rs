@@ -9,13 +9,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A custom field as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldView {
     pub name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::api::schema::FieldType)]
     pub kind: String,
+    /// The allowed values of an `enum` field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, required = false)]
     pub options: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -7,12 +7,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// `GET /api/v1/imports/{id}` and the items of the list.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportStatus {
     #[serde(rename = "asyncSessionId")]
     pub id: Uuid,
+    #[schema(value_type = crate::api::schema::ImportSource)]
     pub source: String,
+    #[schema(value_type = crate::api::schema::ImportState)]
     pub status: String,
     pub total_rows: i32,
     pub processed_rows: i32,
@@ -20,6 +22,8 @@ pub struct ImportStatus {
     pub updated: i32,
     pub skipped: i32,
     pub failed: i32,
+    /// `processedRows / totalRows`, 0.0 to 1.0.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub progress: f64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -27,10 +31,13 @@ pub struct ImportStatus {
     pub started_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
+    /// The options the rows are applied with (defaults filled in).
     #[sqlx(json)]
+    #[schema(value_type = Object)]
     pub options: serde_json::Value,
     /// Why the import failed as a whole, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub error: Option<String>,
     /// When its rows and results were deleted under the retention period (then they answer
     /// 410 Gone); absent until then.
@@ -38,6 +45,7 @@ pub struct ImportStatus {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(required = false)]
     pub purged_at: Option<OffsetDateTime>,
 }
 
@@ -81,16 +89,20 @@ pub async fn list(
 }
 
 /// One row's result, as `GET /api/v1/imports/{id}/rows` shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RowResultView {
+    /// The 0-based position of the contact in the request (CSV: data row, header excluded).
     #[sqlx(rename = "row_index")]
     pub index: i32,
+    #[schema(value_type = crate::api::schema::RowOutcome)]
     pub status: String,
     pub contact_id: Option<Uuid>,
     #[sqlx(json)]
+    #[schema(value_type = Vec<crate::api::schema::RowIssue>)]
     pub errors: serde_json::Value,
     #[sqlx(json)]
+    #[schema(value_type = Vec<crate::api::schema::RowIssue>)]
     pub warnings: serde_json::Value,
 }
 

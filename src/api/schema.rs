@@ -1,0 +1,289 @@
+//! The OpenAPI shapes of what clients send. The intakes read their bodies by hand (a contact
+//! stays JSON text until a worker builds it, and every problem gets a pointer), so these types
+//! describe those bodies for `/openapi.json`; they are never deserialised. What the API answers
+//! is described by the answer types themselves.
+
+#![allow(dead_code)]
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// How rows are matched to stored contacts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DedupeOn {
+    Phone,
+    Email,
+    ExternalId,
+}
+
+/// What is done with a row that matches, or does not match, a stored contact.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ImportMode {
+    /// Create or update.
+    Upsert,
+    /// Create only; a match ends `skipped` (`already_exists`).
+    InsertOnly,
+    /// Update only; no match ends `skipped` (`not_found`).
+    UpdateOnly,
+    /// Create every row, matching nothing.
+    CreateAll,
+}
+
+/// A channel of Reteno's shape: email goes to `email`, the others to `phone`.
+#[derive(Serialize, ToSchema)]
+pub struct Channel {
+    #[schema(pattern = "^(email|sms|phone|whatsapp)$")]
+    pub r#type: String,
+    pub value: String,
+}
+
+/// Reteno's address object: town → city, region → state, postcode → zip.
+#[derive(Serialize, ToSchema)]
+pub struct AddressObject {
+    pub town: Option<String>,
+    pub region: Option<String>,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+}
+
+/// Reteno's custom attribute item.
+#[derive(Serialize, ToSchema)]
+pub struct FieldValue {
+    /// The custom field's name.
+    pub id: String,
+    pub value: Value,
+}
+
+/// A contact of the intake, in the flat (Gomobile) or the Reteno shape. A field that is
+/// absent is left as it is; `null` clears it (with `overwrite`). A problem in one contact fails
+/// that row only, with its reasons in the row results.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactInput {
+    pub external_id: Option<String>,
+    /// Any usual writing; stored in E.164. Without a country code, `defaultRegion` applies.
+    #[schema(examples("+212612345678"))]
+    pub phone: Option<String>,
+    /// Alias of `phone`.
+    pub primary_phone: Option<String>,
+    pub email: Option<String>,
+    /// Alias of `email`.
+    pub primary_email: Option<String>,
+    pub channels: Option<Vec<Channel>>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub occupation: Option<String>,
+    pub preferred_channel: Option<String>,
+    /// `male` or `female`.
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    /// A street address, or Reteno's address object.
+    #[schema(value_type = Option<Value>)]
+    pub address: Option<Value>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    /// Values by field name; each name must be a field of the tenant (`POST /api/v1/fields`).
+    pub custom_attributes: Option<BTreeMap<String, Value>>,
+    /// Reteno's form of `customAttributes`.
+    pub fields: Option<Vec<FieldValue>>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// The body of `POST /api/v1/contacts`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactsRequest {
+    /// 1 to 3000 contacts.
+    #[schema(min_items = 1, max_items = 3000)]
+    pub contacts: Vec<ContactInput>,
+    /// Default `phone`.
+    pub dedupe_on: Option<DedupeOn>,
+    /// Default `upsert`.
+    pub mode: Option<ImportMode>,
+    /// Default true; false only fills empty fields.
+    pub overwrite: Option<bool>,
+    /// ISO 3166-1 alpha-2 region for phones written without a country code.
+    #[schema(examples("MA"))]
+    pub default_region: Option<String>,
+    /// A match on a soft-deleted contact: restore it (true) or skip the row (false, default).
+    pub restore_deleted: Option<bool>,
+}
+
+/// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
+/// `text/csv` upload).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CsvImportOptions {
+    /// Like `dedupeOn`; default `phone`.
+    pub identifier: Option<DedupeOn>,
+    pub mode: Option<ImportMode>,
+    pub overwrite: Option<bool>,
+    pub default_region: Option<String>,
+    pub restore_deleted: Option<bool>,
+    /// `{"CSV column": "field"}`; `customAttributes.NAME` for a custom field; `null` skips the
+    /// column. Without it, headers that name a field map to it.
+    pub mapping: Option<BTreeMap<String, Option<String>>>,
+    /// An empty cell clears the field instead of leaving it as it is.
+    pub empty_cells_clear: Option<bool>,
+}
+
+/// A multipart CSV upload: the `options` part (JSON), then the `file` part.
+#[derive(Serialize, ToSchema)]
+pub struct CsvUpload {
+    /// A JSON object: `CsvImportOptions`.
+    pub options: Option<String>,
+    /// UTF-8 CSV, `,` or `;` delimited, with a header row.
+    #[schema(format = Binary, content_media_type = "text/csv")]
+    pub file: String,
+}
+
+/// The kind of a custom field.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+    Date,
+    Enum,
+}
+
+/// The body of `POST /api/v1/fields`: an enum field lists its options, the others have none.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FieldRequest {
+    Plain(PlainFieldRequest),
+    Enum(EnumFieldRequest),
+}
+
+/// The kinds of field without options.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PlainFieldType {
+    String,
+    Number,
+    Boolean,
+    Date,
+}
+
+/// A string, number, boolean or date field. A name is an ASCII letter, then letters, digits or
+/// `_`, 64 characters at most (`validate::check_field_name`).
+#[derive(Serialize, ToSchema)]
+pub struct PlainFieldRequest {
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+    pub name: String,
+    pub r#type: PlainFieldType,
+}
+
+/// The one kind of field with options.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum EnumFieldType {
+    Enum,
+}
+
+/// An enum field: a value must be one of `options`.
+#[derive(Serialize, ToSchema)]
+pub struct EnumFieldRequest {
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+    pub name: String,
+    pub r#type: EnumFieldType,
+    /// The allowed values, distinct.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub options: std::collections::BTreeSet<EnumOption>,
+}
+
+/// One allowed value of an enum field: 1 to 255 characters, not starting or ending with white
+/// space (as Rust's `char::is_whitespace` has it).
+#[derive(Serialize, ToSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[schema(
+    max_length = 255,
+    pattern = r"^[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]*[^\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$"
+)]
+pub struct EnumOption(pub String);
+
+/// The status of an import.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ImportState {
+    Queued,
+    Processing,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+    Cancelled,
+}
+
+/// A row's outcome.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    Skipped,
+    Failed,
+}
+
+/// One error or warning of a row.
+#[derive(Serialize, ToSchema)]
+pub struct RowIssue {
+    /// The contact field (its flat API name), or `""` for the whole row.
+    pub field: String,
+    /// `invalid_phone`, `invalid_email`, `invalid_date`, `invalid_value`, `too_long`,
+    /// `missing_identifier`, `unknown_field`, `duplicate_in_file`, `ambiguous_match`,
+    /// `identifier_conflict`, `deleted_contact`, `invalid_row`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// Where an import's rows came from.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ImportSource {
+    Api,
+    Csv,
+}
+
+/// The options of a raw `text/csv` upload, as query parameters (a multipart upload sends them
+/// as its `options` part instead).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case)]
+pub struct CsvQuery {
+    /// Like `dedupeOn`; default `phone`.
+    pub identifier: Option<DedupeOn>,
+    pub mode: Option<ImportMode>,
+    pub overwrite: Option<bool>,
+    /// ISO 3166-1 alpha-2 region for phones written without a country code.
+    pub defaultRegion: Option<String>,
+    pub restoreDeleted: Option<bool>,
+    /// The column mapping as JSON: `{"CSV column": "field"}`.
+    pub mapping: Option<String>,
+    /// An empty cell clears the field instead of leaving it as it is.
+    pub emptyCellsClear: Option<bool>,
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(examples("ok"))]
+    pub status: String,
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// `up` or `down`.
+    pub database: String,
+    /// `up` or `down`: whether this process's relay holds a broker connection.
+    pub broker: String,
+}
