@@ -59,6 +59,12 @@ pub struct ImportOptions {
     pub overwrite: bool,
     pub default_region: Option<String>,
     pub restore_deleted: bool,
+    /// Every row gets the outcome it would get; nothing else changes.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// If any row fails, no row is applied (JSON intake; the import is one batch).
+    #[serde(default)]
+    pub all_or_nothing: bool,
 }
 
 impl Default for ImportOptions {
@@ -69,6 +75,8 @@ impl Default for ImportOptions {
             overwrite: true,
             default_region: None,
             restore_deleted: false,
+            dry_run: false,
+            all_or_nothing: false,
         }
     }
 }

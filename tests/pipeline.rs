@@ -228,9 +228,14 @@ async fn request_level_problems_are_answered_with_problem_json_and_store_nothing
             "invalid_value",
         ),
         (
-            json!({"contacts": contacts(0, 1), "dryRun": true}),
-            "/dryRun",
+            json!({"contacts": contacts(0, 1), "callbackUrl": "https://example.com/done"}),
+            "/callbackUrl",
             "unsupported_option",
+        ),
+        (
+            json!({"contacts": contacts(0, 1), "dryRun": "yes"}),
+            "/dryRun",
+            "invalid_value",
         ),
         (
             json!({"contacts": [{"phone": "+212612345678"}, {"phone": "+212612345679", "customAttributes": {"plan": "gold"}}]}),
@@ -1401,5 +1406,211 @@ async fn past_the_retention_period_rows_and_results_answer_410_and_the_summary_s
         .await
         .expect("count contacts");
     assert_eq!(contacts, 5, "retention never deletes contacts");
+    app.finish().await;
+}
+
+/// The contacts table as text, to show that nothing changed.
+async fn contacts_snapshot(app: &TestApp) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(md5(string_agg(c::text, ',' ORDER BY c.id)), '') FROM contacts c",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("contacts snapshot")
+}
+
+/// A row as a dry run and the real run must agree on it.
+fn verdict(row: &Value) -> (Value, Value, Vec<String>, Vec<String>) {
+    (
+        row["index"].clone(),
+        row["status"].clone(),
+        codes(row, "errors"),
+        codes(row, "warnings"),
+    )
+}
+
+/// `dryRun`: every row gets the outcome it would get (counters too) and nothing else changes;
+/// the real run of the same request then does exactly that, row by row.
+#[tokio::test]
+async fn a_dry_run_predicts_the_real_run_row_by_row_and_changes_nothing() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 10)}))
+        .await;
+    let deleted = app.contact_by(&key, "phone=%2B212600000003").await.unwrap();
+    let path = format!("/api/v1/contacts/{}", deleted["id"].as_str().unwrap());
+    assert_eq!(
+        app.send(&key, reqwest::Method::DELETE, &path)
+            .await
+            .status(),
+        200
+    );
+
+    // Over three batches: new contacts, updates (some changing nothing), and each kind of
+    // row-level problem.
+    let mut rows = contacts(5, 1200);
+    for row in rows.iter_mut().take(3) {
+        row["firstName"] = json!("Renamed");
+    }
+    rows.extend([
+        json!({"phone": phone(3), "firstName": "Back"}),
+        json!({"phone": phone(1), "email": "person.0@example.com"}),
+        json!({"phone": "not a phone"}),
+        json!({"phone": phone(5000)}),
+        json!({"phone": phone(5000), "firstName": "Twin"}),
+    ]);
+    let before = contacts_snapshot(&app).await;
+
+    let dry_id = app
+        .import(&key, &json!({"dryRun": true, "contacts": rows}))
+        .await;
+    let dry = app.wait_finished(&key, &dry_id).await;
+    assert_eq!(dry["dryRun"], true, "{dry}");
+    assert_counters_add_up(&dry);
+    assert_eq!(
+        contacts_snapshot(&app).await,
+        before,
+        "a dry run changes no contact"
+    );
+    let dry_rows = app.all_rows(&key, &dry_id, "").await;
+
+    let real_id = app.import(&key, &json!({"contacts": rows})).await;
+    let real = app.wait_finished(&key, &real_id).await;
+    assert_eq!(real["dryRun"], false, "{real}");
+    for counter in ["created", "updated", "skipped", "failed", "processedRows"] {
+        assert_eq!(dry[counter], real[counter], "{counter}: {dry} / {real}");
+    }
+    assert!(real["created"].as_i64() > Some(1000), "{real}");
+    let real_rows = app.all_rows(&key, &real_id, "").await;
+    assert_eq!(dry_rows.len(), real_rows.len());
+    for (d, r) in dry_rows.iter().zip(&real_rows) {
+        assert_eq!(verdict(d), verdict(r), "dry {d} / real {r}");
+        if d["status"] == "created" {
+            assert!(d["contactId"].is_null(), "nothing was created: {d}");
+            assert!(r["contactId"].is_string(), "{r}");
+        } else {
+            assert_eq!(d["contactId"], r["contactId"], "dry {d} / real {r}");
+        }
+    }
+    // Each kind of outcome was predicted.
+    let seen: std::collections::BTreeSet<String> = dry_rows
+        .iter()
+        .flat_map(|r| {
+            let mut all = codes(r, "errors");
+            all.extend(codes(r, "warnings"));
+            all.push(r["status"].as_str().unwrap_or_default().to_owned());
+            all
+        })
+        .collect();
+    for expected in [
+        "created",
+        "updated",
+        "skipped",
+        "failed",
+        "deleted_contact",
+        "identifier_conflict",
+        "invalid_phone",
+        "duplicate_in_file",
+    ] {
+        assert!(seen.contains(expected), "{expected} missing from {seen:?}");
+    }
+
+    // A CSV file, dry: the rows' outcomes, and still no contact.
+    let before = contacts_snapshot(&app).await;
+    let csv = format!(
+        "phone,first_name\n{},New\n{},Known\nnonsense,Bad\n",
+        phone(9000),
+        phone(0)
+    );
+    let response = app.upload_csv(&key, "?dryRun=true", csv).await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["asyncSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["dryRun"], true);
+    assert_eq!(
+        (
+            status["created"].as_i64(),
+            status["updated"].as_i64(),
+            status["failed"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{status}"
+    );
+    assert_eq!(contacts_snapshot(&app).await, before);
+    assert!(
+        app.contact_by(&key, "phone=%2B212600009000")
+            .await
+            .is_none()
+    );
+    app.finish().await;
+}
+
+/// `allOrNothing`: one failed row and no row is applied (the others are skipped with
+/// `not_applied`, the import ends `failed`); without a failed row it is an ordinary import.
+#[tokio::test]
+async fn all_or_nothing_applies_no_row_when_one_fails() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let mut rows = contacts(0, 1200);
+    rows[1100] = json!({"phone": "not a phone", "firstName": "Bad"});
+    let id = app
+        .import(&key, &json!({"allOrNothing": true, "contacts": rows}))
+        .await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allOrNothing")),
+        "{status}"
+    );
+    assert_eq!(
+        (status["failed"].as_i64(), status["skipped"].as_i64()),
+        (Some(1), Some(1199)),
+        "{status}"
+    );
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(codes(&rows[1100], "errors"), ["invalid_phone"]);
+    assert!(
+        rows.iter()
+            .filter(|r| r["index"] != 1100)
+            .all(|r| r["status"] == "skipped" && codes(r, "warnings") == ["not_applied"]),
+        "every other row is skipped with not_applied"
+    );
+    assert_eq!(contacts_snapshot(&app).await.0, 0, "no contact was created");
+    // One batch, so that it is one transaction (batches hold 500 rows here).
+    let (batches,): (i32,) = sqlx::query_as("SELECT batch_count FROM imports WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(batches, 1);
+
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"allOrNothing": true, "contacts": contacts(0, 1200)}),
+        )
+        .await;
+    assert_eq!(
+        (status["status"].as_str(), status["created"].as_i64()),
+        (Some("completed"), Some(1200)),
+        "{status}"
+    );
+
+    // A file is applied batch by batch: the option is refused there, with the reason.
+    let response = app
+        .upload_csv(&key, "?allOrNothing=true", "phone\n+212600000001\n")
+        .await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["errors"][0]["pointer"], "/allOrNothing",
+        "{problem}"
+    );
     app.finish().await;
 }

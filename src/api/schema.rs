@@ -114,6 +114,12 @@ pub struct ContactsRequest {
     pub default_region: Option<String>,
     /// A match on a soft-deleted contact: restore it (true) or skip the row (false, default).
     pub restore_deleted: Option<bool>,
+    /// Give every row the outcome it would get (counters and row results included) and change
+    /// nothing else.
+    pub dry_run: Option<bool>,
+    /// If any row fails, apply none: the others end `skipped` with the warning `not_applied`
+    /// and the import ends `failed`.
+    pub all_or_nothing: Option<bool>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -132,6 +138,8 @@ pub struct CsvImportOptions {
     pub mapping: Option<BTreeMap<String, Option<String>>>,
     /// An empty cell clears the field instead of leaving it as it is.
     pub empty_cells_clear: Option<bool>,
+    /// Give every row the outcome it would get and change nothing else.
+    pub dry_run: Option<bool>,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
@@ -268,6 +276,8 @@ pub struct CsvQuery {
     pub mapping: Option<String>,
     /// An empty cell clears the field instead of leaving it as it is.
     pub emptyCellsClear: Option<bool>,
+    /// Give every row the outcome it would get and change nothing else.
+    pub dryRun: Option<bool>,
 }
 
 /// `GET /healthz`.

@@ -50,12 +50,11 @@ pub struct CsvOptions {
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 6] = [
+const NOT_YET_SUPPORTED: [&str; 5] = [
     "tags",
     "tagsRemove",
     "groupNames",
     "groupNamesExclude",
-    "dryRun",
     "callbackUrl",
 ];
 
@@ -67,20 +66,19 @@ pub fn options_from_query(
     let mut errors = Vec::new();
     for (name, raw) in params {
         let value = match name.as_str() {
-            "overwrite" | "restoreDeleted" | "emptyCellsClear" | "importTag" | "dryRun" => {
-                match raw.as_str() {
-                    "true" | "1" => Value::Bool(true),
-                    "false" | "0" => Value::Bool(false),
-                    _ => {
-                        errors.push(FieldError::new(
-                            format!("/{name}"),
-                            "invalid_value",
-                            format!("{name} must be true or false"),
-                        ));
-                        continue;
-                    }
+            "overwrite" | "restoreDeleted" | "emptyCellsClear" | "importTag" | "dryRun"
+            | "allOrNothing" => match raw.as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => {
+                    errors.push(FieldError::new(
+                        format!("/{name}"),
+                        "invalid_value",
+                        format!("{name} must be true or false"),
+                    ));
+                    continue;
                 }
-            }
+            },
             "mapping" => match serde_json::from_str(raw) {
                 Ok(v) => v,
                 Err(e) => {
@@ -119,6 +117,13 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
     let import = import_options(map, identifier, &mut errors);
     let empty_cells_clear = take_bool(map, "emptyCellsClear", false, &mut errors);
     take_bool(map, "importTag", true, &mut errors);
+    if take_bool(map, "allOrNothing", false, &mut errors) {
+        errors.push(FieldError::new(
+            "/allOrNothing",
+            "invalid_value",
+            "allOrNothing is an option of the JSON intake (POST /api/v1/contacts, up to 3000 contacts); a file is applied batch by batch: review it first with dryRun",
+        ));
+    }
     let mapping = match map.get("mapping") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m.clone()),

@@ -32,15 +32,13 @@ pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 9] = [
+const NOT_YET_SUPPORTED: [&str; 7] = [
     "groupNames",
     "groupNamesExclude",
     "tags",
     "tagsRemove",
     "eventKeyForNewContacts",
     "callbackUrl",
-    "dryRun",
-    "allOrNothing",
     "emptyCellsClear",
 ];
 
@@ -173,6 +171,7 @@ pub(crate) fn import_options(
     }
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
+    options.dry_run = take_bool(body, "dryRun", false, errors);
     options
 }
 
@@ -249,7 +248,8 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
             format!("{} contacts sent; one request takes at most {MAX_CONTACTS} (use a CSV import for more)", contacts.len()),
         ));
     }
-    let options = import_options(&body, "dedupeOn", &mut errors);
+    let mut options = import_options(&body, "dedupeOn", &mut errors);
+    options.all_or_nothing = take_bool(&body, "allOrNothing", false, &mut errors);
     for name in NOT_YET_SUPPORTED {
         if body.get(name).is_some_and(|v| !v.is_null()) {
             errors.push(FieldError::new(
@@ -385,7 +385,13 @@ pub async fn store(
     idempotency: Option<&Idempotency>,
 ) -> Result<Accepted, ApiError> {
     let total_rows = request.contacts.len() as i32;
-    let chunks: Vec<&[Box<RawValue>]> = request.contacts.chunks(batch_size.max(1)).collect();
+    // All or nothing is one transaction, so one batch (a request holds at most 3000 rows).
+    let batch_size = if request.options.all_or_nothing {
+        MAX_CONTACTS
+    } else {
+        batch_size.max(1)
+    };
+    let chunks: Vec<&[Box<RawValue>]> = request.contacts.chunks(batch_size).collect();
     let options = serde_json::to_value(&request.options).map_err(|_| ApiError::internal())?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;

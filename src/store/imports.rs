@@ -47,11 +47,14 @@ pub struct ImportStatus {
     )]
     #[schema(required = false)]
     pub purged_at: Option<OffsetDateTime>,
+    /// The import was a dry run: its rows have the outcomes they would have; nothing changed.
+    pub dry_run: bool,
 }
 
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
     CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
-    created_at, started_at, finished_at, options, error, purged_at";
+    created_at, started_at, finished_at, options, error, purged_at,
+    coalesce((options->>'dryRun')::boolean, false) AS dry_run";
 
 /// One import of the tenant.
 pub async fn status(

@@ -92,6 +92,8 @@ pub enum ErrorCode {
     BatchFailed,
     /// The import was cancelled before the row was applied (a warning; the row is skipped).
     Cancelled,
+    /// `allOrNothing`: another row failed, so this one was not applied (a warning; skipped).
+    NotApplied,
 }
 
 impl ErrorCode {
@@ -114,6 +116,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::BatchFailed => "batch_failed",
             Self::Cancelled => "cancelled",
+            Self::NotApplied => "not_applied",
         }
     }
 }
@@ -269,6 +272,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::BatchFailed,
             ErrorCode::Cancelled,
+            ErrorCode::NotApplied,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

@@ -197,6 +197,23 @@ async fn apply_rows(
     let existing =
         contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
     let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
+    if options.dry_run {
+        return write_plan(conn, batch, tenant_id, &plan.dry_run()).await;
+    }
+    let failed = plan.failed();
+    if options.all_or_nothing && failed > 0 {
+        let counts = write_plan(conn, batch, tenant_id, &plan.not_applied()).await?;
+        progress::fail(
+            &mut *conn,
+            batch.import_id,
+            tenant_id,
+            &format!(
+                "allOrNothing: {failed} row(s) failed, so no row was applied; see the failed rows"
+            ),
+        )
+        .await?;
+        return Ok(counts);
+    }
     write_plan(conn, batch, tenant_id, &plan).await
 }
 

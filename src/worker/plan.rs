@@ -36,6 +36,52 @@ pub struct Plan {
     pub outcomes: Vec<RowOutcome>,
 }
 
+impl Plan {
+    /// `dryRun`: the same outcomes, and no contact written. A contact it would create does not
+    /// exist, so its row has no `contactId`.
+    pub fn dry_run(mut self) -> Plan {
+        self.forget_writes();
+        self
+    }
+
+    /// How many rows failed.
+    pub fn failed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.status == RowStatus::Failed)
+            .count()
+    }
+
+    /// `allOrNothing` with a failed row: nothing is written; the failed rows keep their
+    /// errors and every other row is skipped with the warning `not_applied`.
+    pub fn not_applied(mut self) -> Plan {
+        let failed = self.failed();
+        self.forget_writes();
+        for outcome in &mut self.outcomes {
+            if outcome.status != RowStatus::Failed {
+                outcome.status = RowStatus::Skipped;
+                outcome.warnings.push(RowIssue::new(
+                    "",
+                    ErrorCode::NotApplied,
+                    format!("not applied: allOrNothing, and {failed} row(s) of the request failed"),
+                ));
+            }
+        }
+        self
+    }
+
+    fn forget_writes(&mut self) {
+        let created: std::collections::HashSet<Uuid> =
+            self.inserts.drain(..).map(|c| c.id).collect();
+        self.updates.clear();
+        for outcome in &mut self.outcomes {
+            if outcome.contact_id.is_some_and(|id| created.contains(&id)) {
+                outcome.contact_id = None;
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Kind {
     Phone,
@@ -547,5 +593,49 @@ mod tests {
         assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Failed]);
         assert_eq!(plan.outcomes[1].errors[0].code, ErrorCode::DuplicateInFile);
         assert!(plan.inserts.is_empty() && plan.updates.is_empty());
+    }
+
+    fn mixed_batch() -> Plan {
+        let rows = vec![
+            row(0, json!({"phone": "+212600000001", "firstName": "New"})),
+            row(1, json!({"phone": "+212600000002", "firstName": "Changed"})),
+            row(2, json!({"phone": "not a phone"})),
+        ];
+        let existing = vec![stored(1, "+212600000002", None)];
+        plan(rows, existing, &options(Mode::Upsert), ids())
+    }
+
+    #[test]
+    fn a_dry_run_keeps_the_outcomes_and_writes_nothing() {
+        let dry = mixed_batch().dry_run();
+        assert!(dry.inserts.is_empty() && dry.updates.is_empty());
+        assert_eq!(
+            statuses(&dry),
+            [RowStatus::Created, RowStatus::Updated, RowStatus::Failed]
+        );
+        // The contact it would create does not exist; the one it would update does.
+        assert_eq!(dry.outcomes[0].contact_id, None);
+        assert_eq!(dry.outcomes[1].contact_id, Some(Uuid::from_u128(1)));
+        assert_eq!(dry.outcomes[2].errors[0].code, ErrorCode::InvalidPhone);
+    }
+
+    #[test]
+    fn all_or_nothing_with_a_failed_row_skips_every_other_row() {
+        let plan = mixed_batch();
+        assert_eq!(plan.failed(), 1);
+        let none = plan.not_applied();
+        assert!(none.inserts.is_empty() && none.updates.is_empty());
+        assert_eq!(
+            statuses(&none),
+            [RowStatus::Skipped, RowStatus::Skipped, RowStatus::Failed]
+        );
+        for outcome in &none.outcomes[..2] {
+            assert_eq!(
+                outcome.warnings.last().map(|w| w.code),
+                Some(ErrorCode::NotApplied)
+            );
+        }
+        assert_eq!(none.outcomes[0].contact_id, None);
+        assert!(none.outcomes[2].warnings.is_empty());
     }
 }

@@ -43,6 +43,26 @@ pub async fn record_batch(
     Ok(())
 }
 
+/// Ends an import `failed` with `reason`, whatever its counters say (`allOrNothing` with a
+/// failed row).
+pub async fn fail(
+    conn: &mut PgConnection,
+    import_id: Uuid,
+    tenant_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE imports SET status = 'failed', error = $3, finished_at = coalesce(finished_at, now())
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// What cancelling an import found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cancelled {
