@@ -65,6 +65,12 @@ pub struct ImportOptions {
     /// If any row fails, no row is applied (JSON intake; the import is one batch).
     #[serde(default)]
     pub all_or_nothing: bool,
+    /// Added to every applied contact (a CSV import's own tag among them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Removed from every applied contact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags_remove: Vec<String>,
 }
 
 impl Default for ImportOptions {
@@ -77,6 +83,8 @@ impl Default for ImportOptions {
             restore_deleted: false,
             dry_run: false,
             all_or_nothing: false,
+            tags: Vec::new(),
+            tags_remove: Vec::new(),
         }
     }
 }

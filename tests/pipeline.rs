@@ -1614,3 +1614,121 @@ async fn all_or_nothing_applies_no_row_when_one_fails() {
     );
     app.finish().await;
 }
+
+/// Tags: a contact's own `tags` replace its set with `overwrite` and are only added without;
+/// the request's `tags` are added and `tagsRemove` removed; a CSV import tags its contacts with
+/// its own tag unless `importTag` is false; `?tag=` lists the contacts with one.
+#[tokio::test]
+async fn tags_follow_overwrite_and_the_request_and_filter_the_list() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let tags_of = |c: Option<Value>| -> Vec<String> {
+        c.and_then(|c| {
+            c["tags"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+    };
+    let mut rows = contacts(0, 3);
+    rows[0]["tags"] = json!(["vip", " vip ", "quote\"back\\slash"]);
+    rows[1]["tags"] = json!(["x"]);
+    let status = app
+        .import_and_wait(&key, &json!({"contacts": rows, "tags": ["2026"]}))
+        .await;
+    assert_eq!(status["created"], 3, "{status}");
+    let c0 = "phone=%2B212600000000";
+    let c1 = "phone=%2B212600000001";
+    let c2 = "phone=%2B212600000002";
+    assert_eq!(
+        tags_of(app.contact_by(&key, c0).await),
+        ["vip", "quote\"back\\slash", "2026"]
+    );
+    assert_eq!(tags_of(app.contact_by(&key, c1).await), ["x", "2026"]);
+    assert_eq!(tags_of(app.contact_by(&key, c2).await), ["2026"]);
+
+    // overwrite (the default): a contact's own tags replace its set; tagsRemove removes.
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"tagsRemove": ["2026"], "contacts": [
+                {"phone": phone(0), "tags": ["new"]}, {"phone": phone(1)}]}),
+        )
+        .await;
+    assert_eq!(status["updated"], 2, "{status}");
+    assert_eq!(tags_of(app.contact_by(&key, c0).await), ["new"]);
+    assert_eq!(tags_of(app.contact_by(&key, c1).await), ["x"]);
+
+    // overwrite false only ever adds: own tags are added, null clears nothing.
+    app.import_and_wait(
+        &key,
+        &json!({"overwrite": false, "contacts": [
+            {"phone": phone(0), "tags": null}, {"phone": phone(1), "tags": ["y", "x"]}]}),
+    )
+    .await;
+    assert_eq!(tags_of(app.contact_by(&key, c0).await), ["new"]);
+    assert_eq!(tags_of(app.contact_by(&key, c1).await), ["x", "y"]);
+
+    let listed = app.get_json(&key, "/api/v1/contacts?tag=x").await;
+    assert_eq!(listed["meta"]["total"], 1, "{listed}");
+    assert_eq!(listed["data"][0]["phone"], phone(1));
+    let none = app.get_json(&key, "/api/v1/contacts?tag=nobody").await;
+    assert_eq!(none["meta"]["total"], 0);
+
+    // A bad tag fails its row; a bad request-level tag is a 422 that points at it.
+    let id = app
+        .import(
+            &key,
+            &json!({"contacts": [{"phone": phone(5), "tags": ["ok", 7]}]}),
+        )
+        .await;
+    app.wait_finished(&key, &id).await;
+    let row = &app.all_rows(&key, &id, "").await[0];
+    assert_eq!(row["errors"][0]["field"], "tags", "{row}");
+    let refused = app
+        .post_contacts(
+            &key,
+            &json!({"contacts": contacts(6, 1), "tags": ["ok", ""]}),
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["pointer"], "/tags/1", "{problem}");
+
+    // A CSV import tags what it applies with its own tag, and with the request's.
+    let csv = format!("phone\n{}\n", phone(10));
+    let response = app.upload_csv(&key, "?tags=from-csv,2026", csv).await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["asyncSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_finished(&key, &id).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let own = format!(
+        "import-{:04}{:02}{:02}-{}",
+        today.year(),
+        u8::from(today.month()),
+        today.day(),
+        &id[..8]
+    );
+    assert_eq!(
+        tags_of(app.contact_by(&key, "phone=%2B212600000010").await),
+        ["from-csv", "2026", own.as_str()]
+    );
+    let listed = app
+        .get_json(&key, &format!("/api/v1/contacts?tag={own}"))
+        .await;
+    assert_eq!(listed["meta"]["total"], 1, "{listed}");
+    let csv = format!("phone\n{}\n", phone(11));
+    let response = app.upload_csv(&key, "?importTag=false", csv).await;
+    let id = response.json::<Value>().await.unwrap()["asyncSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_finished(&key, &id).await;
+    assert!(tags_of(app.contact_by(&key, "phone=%2B212600000011").await).is_empty());
+    app.finish().await;
+}

@@ -3,7 +3,7 @@
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::intake::{self, Accepted, Idempotency};
-use crate::store::contacts::{self, ContactView, Identifier};
+use crate::store::contacts::{self, ContactView, Filter, Identifier};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
 use crate::validate;
@@ -106,6 +106,8 @@ pub struct ListQuery {
     email: Option<String>,
     /// Exact look-up by external id.
     external_id: Option<String>,
+    /// Only contacts with this tag.
+    tag: Option<String>,
     /// Also list soft-deleted contacts.
     #[serde(default)]
     include_deleted: bool,
@@ -190,30 +192,25 @@ pub async fn list(
         (_, _, Some(x)) => Some((Identifier::ExternalId, Some(x.trim().to_owned()))),
         _ => None,
     };
+    let tag = q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let (data, total): (Vec<ContactView>, i64) = match &exact {
         // An identifier that cannot be normalised is held by no contact.
         Some((_, None)) => (Vec::new(), 0),
         Some((identifier, Some(value))) => {
-            contacts::page(
-                &state.pool,
-                tenant.id,
-                Some((*identifier, value)),
-                q.include_deleted,
-                offset,
-                per_page,
-            )
-            .await?
+            let filter = Filter {
+                exact: Some((*identifier, value)),
+                tag,
+                include_deleted: q.include_deleted,
+            };
+            contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?
         }
         None => {
-            contacts::page(
-                &state.pool,
-                tenant.id,
-                None,
-                q.include_deleted,
-                offset,
-                per_page,
-            )
-            .await?
+            let filter = Filter {
+                exact: None,
+                tag,
+                include_deleted: q.include_deleted,
+            };
+            contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?
         }
     };
     Ok(Json(ContactPage {

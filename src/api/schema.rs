@@ -120,6 +120,10 @@ pub struct ContactsRequest {
     /// If any row fails, apply none: the others end `skipped` with the warning `not_applied`
     /// and the import ends `failed`.
     pub all_or_nothing: Option<bool>,
+    /// Added to every applied contact (at most 100; 1 to 64 characters each).
+    pub tags: Option<Vec<String>>,
+    /// Removed from every applied contact.
+    pub tags_remove: Option<Vec<String>>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -140,6 +144,13 @@ pub struct CsvImportOptions {
     pub empty_cells_clear: Option<bool>,
     /// Give every row the outcome it would get and change nothing else.
     pub dry_run: Option<bool>,
+    /// Added to every applied contact.
+    pub tags: Option<Vec<String>>,
+    /// Removed from every applied contact.
+    pub tags_remove: Option<Vec<String>>,
+    /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
+    /// (default true).
+    pub import_tag: Option<bool>,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
@@ -278,6 +289,13 @@ pub struct CsvQuery {
     pub emptyCellsClear: Option<bool>,
     /// Give every row the outcome it would get and change nothing else.
     pub dryRun: Option<bool>,
+    /// Tags added to every applied contact, comma-separated.
+    pub tags: Option<String>,
+    /// Tags removed from every applied contact, comma-separated.
+    pub tagsRemove: Option<String>,
+    /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
+    /// (default true).
+    pub importTag: Option<bool>,
 }
 
 /// `GET /healthz`.

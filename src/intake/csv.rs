@@ -47,16 +47,12 @@ pub struct CsvOptions {
     pub import: ImportOptions,
     pub mapping: Option<Map<String, Value>>,
     pub empty_cells_clear: bool,
+    /// Tag every applied contact with `import-YYYYMMDD-<first 8 of the import id>`.
+    pub import_tag: bool,
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 5] = [
-    "tags",
-    "tagsRemove",
-    "groupNames",
-    "groupNamesExclude",
-    "callbackUrl",
-];
+const NOT_YET_SUPPORTED: [&str; 3] = ["groupNames", "groupNamesExclude", "callbackUrl"];
 
 /// Turns query parameters into the JSON shape of the `options` part.
 pub fn options_from_query(
@@ -116,7 +112,7 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
     };
     let import = import_options(map, identifier, &mut errors);
     let empty_cells_clear = take_bool(map, "emptyCellsClear", false, &mut errors);
-    take_bool(map, "importTag", true, &mut errors);
+    let import_tag = take_bool(map, "importTag", true, &mut errors);
     if take_bool(map, "allOrNothing", false, &mut errors) {
         errors.push(FieldError::new(
             "/allOrNothing",
@@ -155,6 +151,7 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
             import,
             mapping,
             empty_cells_clear,
+            import_tag,
         })
     } else {
         Err(errors)

@@ -32,11 +32,9 @@ pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 7] = [
+const NOT_YET_SUPPORTED: [&str; 5] = [
     "groupNames",
     "groupNamesExclude",
-    "tags",
-    "tagsRemove",
     "eventKeyForNewContacts",
     "callbackUrl",
     "emptyCellsClear",
@@ -172,7 +170,24 @@ pub(crate) fn import_options(
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
     options.dry_run = take_bool(body, "dryRun", false, errors);
+    options.tags = take_tags(body, "tags", errors);
+    options.tags_remove = take_tags(body, "tagsRemove", errors);
     options
+}
+
+/// A request-level list of tags; absent or null is none.
+fn take_tags(body: &Map<String, Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+    match body.get(name) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => validate::read_tags(value).unwrap_or_else(|(at, message)| {
+            let pointer = match at {
+                Some(i) => format!("/{name}/{i}"),
+                None => format!("/{name}"),
+            };
+            errors.push(FieldError::new(pointer, "invalid_value", message));
+            Vec::new()
+        }),
+    }
 }
 
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)

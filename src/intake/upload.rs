@@ -315,13 +315,31 @@ impl BatchBuilder {
     }
 }
 
+/// A CSV import's own tag: `import-YYYYMMDD-<first 8 characters of the import id>`.
+pub fn import_tag(id: Uuid, day: time::Date) -> String {
+    let id = id.simple().to_string();
+    format!(
+        "import-{:04}{:02}{:02}-{}",
+        day.year(),
+        u8::from(day.month()),
+        day.day(),
+        &id[..8]
+    )
+}
+
 async fn create_import(
     pool: &PgPool,
     tenant_id: Uuid,
     options: &CsvOptions,
 ) -> Result<Uuid, ApiError> {
     let id = Uuid::now_v7();
-    let stored = serde_json::to_value(&options.import).map_err(|_| ApiError::internal())?;
+    let mut import = options.import.clone();
+    if options.import_tag {
+        import
+            .tags
+            .push(import_tag(id, time::OffsetDateTime::now_utc().date()));
+    }
+    let stored = serde_json::to_value(&import).map_err(|_| ApiError::internal())?;
     sqlx::query(
         "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
          VALUES ($1, $2, $3, 'queued', $4, 0, 0)",

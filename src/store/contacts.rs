@@ -27,6 +27,7 @@ pub struct StoredContact {
     pub zip: Option<String>,
     #[sqlx(json)]
     pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    pub tags: Vec<String>,
     pub deleted_at: Option<OffsetDateTime>,
 }
 
@@ -50,6 +51,7 @@ impl StoredContact {
             state: None,
             zip: None,
             custom_attributes: serde_json::Map::new(),
+            tags: Vec::new(),
             deleted_at: None,
         }
     }
@@ -57,7 +59,7 @@ impl StoredContact {
 
 const STORED_COLUMNS: &str =
     "id, external_id, phone, email, first_name, last_name, full_name, occupation,
-    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, deleted_at";
+    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, tags, deleted_at";
 
 /// A contact as the API shows it.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -88,12 +90,13 @@ pub struct ContactView {
     pub updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
+    pub tags: Vec<String>,
 }
 
 const VIEW_COLUMNS: &str =
     "id, external_id, phone, email, first_name, last_name, full_name, occupation,
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes,
-    created_at, updated_at, deleted_at";
+    created_at, updated_at, deleted_at, tags";
 
 /// One contact of the tenant, deleted or not.
 pub async fn get(
@@ -150,29 +153,42 @@ impl Identifier {
     }
 }
 
-/// A page of the tenant's contacts, newest first, optionally the one holding an identifier.
+/// Which contacts a page lists.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter<'a> {
+    /// The one holding this identifier.
+    pub exact: Option<(Identifier, &'a str)>,
+    /// Those with this tag.
+    pub tag: Option<&'a str>,
+    pub include_deleted: bool,
+}
+
+/// A page of the tenant's contacts, newest first.
 pub async fn page(
     pool: &PgPool,
     tenant_id: Uuid,
-    exact: Option<(Identifier, &str)>,
-    include_deleted: bool,
+    filter: Filter<'_>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ContactView>, i64), sqlx::Error> {
-    let (column, value) = match exact {
+    let (column, value) = match filter.exact {
         Some((identifier, value)) => (identifier.column(), Some(value)),
         None => ("phone", None),
     };
+    let tag = filter.tag.map(|t| vec![t.to_owned()]);
+    let include_deleted = filter.include_deleted;
     let filter = format!(
-        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)"
+        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
+         AND ($4::text[] IS NULL OR tags @> $4)"
     );
     let rows = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
-         ORDER BY created_at DESC, id DESC OFFSET $4 LIMIT $5"
+         ORDER BY created_at DESC, id DESC OFFSET $5 LIMIT $6"
     )))
     .bind(tenant_id)
     .bind(value)
     .bind(include_deleted)
+    .bind(&tag)
     .bind(offset)
     .bind(limit)
     .fetch_all(pool)
@@ -183,6 +199,7 @@ pub async fn page(
     .bind(tenant_id)
     .bind(value)
     .bind(include_deleted)
+    .bind(&tag)
     .fetch_one(pool)
     .await?;
     Ok((rows, total))
@@ -234,6 +251,29 @@ struct Columns {
     zip: Vec<Option<String>>,
     custom_attributes: Vec<String>,
     restore: Vec<bool>,
+    /// Each contact's tags as a PostgreSQL array literal (UNNEST cannot take an array of
+    /// arrays of different lengths).
+    tags: Vec<String>,
+}
+
+/// `{"a","b"}`: a text[] literal, every element quoted and escaped.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 impl Columns {
@@ -258,6 +298,7 @@ impl Columns {
             c.custom_attributes
                 .push(serde_json::Value::Object(s.custom_attributes.clone()).to_string());
             c.restore.push(s.deleted_at.is_none());
+            c.tags.push(array_literal(&s.tags));
         }
         c
     }
@@ -284,15 +325,17 @@ impl Columns {
             .bind(self.zip)
             .bind(self.custom_attributes)
             .bind(self.restore)
+            .bind(self.tags)
     }
 }
 
 const UNNEST: &str =
     "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
-    $15::text[], $16::text[], $17::text[], $18::bool[])
+    $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
-         preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live)";
+         preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
+         tags)";
 
 /// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
 /// has just taken fails the statement with a unique violation (23505), which is transient: the
@@ -309,10 +352,10 @@ pub async fn insert_new(
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
              full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
-             custom_attributes)
+             custom_attributes, tags)
          SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
              u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
-             u.zip, u.custom_attributes::jsonb
+             u.zip, u.custom_attributes::jsonb, u.tags::text[]
          FROM {UNNEST}"
     );
     let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
@@ -334,7 +377,7 @@ pub async fn update_existing(
              first_name = u.first_name, last_name = u.last_name, full_name = u.full_name,
              occupation = u.occupation, preferred_channel = u.preferred_channel, gender = u.gender,
              birthday = u.birthday, address = u.address, city = u.city, state = u.state, zip = u.zip,
-             custom_attributes = u.custom_attributes::jsonb,
+             custom_attributes = u.custom_attributes::jsonb, tags = u.tags::text[],
              deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
              updated_at = now()
          FROM {UNNEST}

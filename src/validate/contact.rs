@@ -69,6 +69,7 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         state: keep(e, state),
         zip: keep(e, zip),
         custom_attributes: Default::default(),
+        tags: keep(e, super::tags::contact_tags(contact.get("tags"))),
     };
     errors.extend(check_channels(contact));
     valid.custom_attributes = read_attributes(contact, rules.fields, &mut errors);

@@ -67,6 +67,7 @@ fn a_flat_row_from_the_generator_validates() {
             ("plan".to_owned(), Patch::Set(json!("premium"))),
             ("account_balance".to_owned(), Patch::Set(json!(1234.5))),
         ]),
+        tags: Patch::Set(vec!["vip".into()]),
         ..ValidContact::default()
     };
     assert_eq!(check(&raw, DedupeOn::Phone), Ok(expected));

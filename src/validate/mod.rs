@@ -14,6 +14,7 @@ mod email;
 mod identifiers;
 mod part;
 mod phone;
+mod tags;
 mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
 pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
+pub use tags::{MAX_TAGS, check_tag, read_tags};
 
 /// Longest first name, last name, full name, occupation, city or state.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -205,6 +207,8 @@ pub struct ValidContact {
     pub zip: Patch<String>,
     /// Only the attributes the row sent, already converted to their stored JSON form.
     pub custom_attributes: BTreeMap<String, Patch<serde_json::Value>>,
+    /// The contact's own tags.
+    pub tags: Patch<Vec<String>>,
 }
 
 impl ValidContact {

@@ -255,6 +255,28 @@ pub fn apply(c: &mut StoredContact, v: &ValidContact, overwrite: bool) {
     }
 }
 
+/// A contact's tags after a row: its own `tags` replace the set with `overwrite` (`null`
+/// clears it) and are only added without; then the request's `tags` are added and its
+/// `tagsRemove` removed.
+pub fn apply_tags(tags: &mut Vec<String>, own: &Patch<Vec<String>>, options: &ImportOptions) {
+    match own {
+        Patch::Set(list) if options.overwrite => tags.clone_from(list),
+        Patch::Clear if options.overwrite => tags.clear(),
+        Patch::Set(list) => add_tags(tags, list),
+        _ => {}
+    }
+    add_tags(tags, &options.tags);
+    tags.retain(|t| !options.tags_remove.contains(t));
+}
+
+fn add_tags(tags: &mut Vec<String>, more: &[String]) {
+    for tag in more {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+}
+
 fn outcome(index: i32, status: RowStatus, contact_id: Option<Uuid>) -> RowOutcome {
     RowOutcome {
         index,
@@ -360,6 +382,7 @@ pub fn plan(
             (_, Some(i)) => {
                 let mut candidate = set.contacts[i].clone();
                 apply(&mut candidate, &contact, options.overwrite);
+                apply_tags(&mut candidate.tags, &contact.tags, options);
                 candidate.deleted_at = None;
                 match set.conflict(&candidate, Some(i)) {
                     Some(issue) => failed(row.index, vec![issue]),
@@ -373,6 +396,7 @@ pub fn plan(
             (_, None) => {
                 let mut candidate = StoredContact::empty(new_id());
                 apply(&mut candidate, &contact, true);
+                apply_tags(&mut candidate.tags, &contact.tags, options);
                 match set.conflict(&candidate, None) {
                     Some(issue) => failed(row.index, vec![issue]),
                     None => {
@@ -637,5 +661,36 @@ mod tests {
         }
         assert_eq!(none.outcomes[0].contact_id, None);
         assert!(none.outcomes[2].warnings.is_empty());
+    }
+
+    #[test]
+    fn own_tags_replace_with_overwrite_and_add_without_then_request_tags_apply() {
+        let s = |v: &[&str]| v.iter().map(|t| (*t).to_owned()).collect::<Vec<String>>();
+        let request = ImportOptions {
+            tags: s(&["2026"]),
+            tags_remove: s(&["old"]),
+            ..ImportOptions::default()
+        };
+        let mut tags = s(&["old", "keep"]);
+        apply_tags(&mut tags, &Patch::Set(s(&["vip"])), &request);
+        assert_eq!(tags, s(&["vip", "2026"]));
+
+        let add_only = ImportOptions {
+            overwrite: false,
+            ..request.clone()
+        };
+        let mut tags = s(&["old", "keep"]);
+        apply_tags(&mut tags, &Patch::Set(s(&["vip", "keep"])), &add_only);
+        assert_eq!(tags, s(&["keep", "vip", "2026"]));
+        let mut tags = s(&["keep"]);
+        apply_tags(&mut tags, &Patch::Clear, &add_only);
+        assert_eq!(tags, s(&["keep", "2026"]), "overwrite false never clears");
+
+        let mut tags = s(&["keep"]);
+        apply_tags(&mut tags, &Patch::Clear, &request);
+        assert_eq!(tags, s(&["2026"]));
+        let mut tags = s(&["keep", "old"]);
+        apply_tags(&mut tags, &Patch::Absent, &request);
+        assert_eq!(tags, s(&["keep", "2026"]));
     }
 }
