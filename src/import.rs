@@ -71,6 +71,12 @@ pub struct ImportOptions {
     /// Removed from every applied contact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags_remove: Vec<String>,
+    /// Every applied contact joins these groups (created at intake).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_names: Vec<String>,
+    /// Every applied contact leaves these groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_names_exclude: Vec<String>,
 }
 
 impl Default for ImportOptions {
@@ -85,6 +91,8 @@ impl Default for ImportOptions {
             all_or_nothing: false,
             tags: Vec::new(),
             tags_remove: Vec::new(),
+            group_names: Vec::new(),
+            group_names_exclude: Vec::new(),
         }
     }
 }

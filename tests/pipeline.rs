@@ -1732,3 +1732,163 @@ async fn tags_follow_overwrite_and_the_request_and_filter_the_list() {
     assert!(tags_of(app.contact_by(&key, "phone=%2B212600000011").await).is_empty());
     app.finish().await;
 }
+
+/// The tenant's groups by name and member count, from `GET /api/v1/groups`.
+async fn group_counts(app: &TestApp, key: &str) -> std::collections::BTreeMap<String, i64> {
+    let groups = app.get_json(key, "/api/v1/groups").await;
+    groups["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap_or_default().to_owned(),
+                g["members"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+/// Groups: created on first use, joined and left by applied contacts, with member counts (live
+/// contacts) right after every import, delete and restore, before and after the counts are
+/// folded; `?group=` lists the members; a dry run creates nothing.
+#[tokio::test]
+async fn group_members_and_counts_follow_imports_deletes_and_restores() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let counts = |pairs: &[(&str, i64)]| {
+        pairs
+            .iter()
+            .map(|(n, c)| ((*n).to_owned(), *c))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    app.import_and_wait(
+        &key,
+        &json!({"groupNames": ["Customers", "VIP"], "contacts": contacts(0, 5)}),
+    )
+    .await;
+    assert_eq!(
+        group_counts(&app, &key).await,
+        counts(&[("Customers", 5), ("VIP", 5)])
+    );
+    let c0 = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    assert_eq!(c0["groups"], json!(["Customers", "VIP"]));
+
+    // 3 and 4 are updated, 5 and 6 created: all join Customers and leave VIP.
+    app.import_and_wait(
+        &key,
+        &json!({"groupNames": ["Customers"], "groupNamesExclude": ["VIP"], "contacts": contacts(3, 4)}),
+    )
+    .await;
+    assert_eq!(
+        group_counts(&app, &key).await,
+        counts(&[("Customers", 7), ("VIP", 3)])
+    );
+    let vip = app.get_json(&key, "/api/v1/contacts?group=VIP").await;
+    assert_eq!(vip["meta"]["total"], 3, "{vip}");
+
+    // A deleted contact is no member; restored, it is one again.
+    let path = format!("/api/v1/contacts/{}", c0["id"].as_str().unwrap());
+    assert_eq!(
+        app.send(&key, reqwest::Method::DELETE, &path)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.send(&key, reqwest::Method::DELETE, &path)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        group_counts(&app, &key).await,
+        counts(&[("Customers", 6), ("VIP", 2)]),
+        "deleting twice counts once"
+    );
+    let vip = app.get_json(&key, "/api/v1/contacts?group=VIP").await;
+    assert_eq!(vip["meta"]["total"], 2, "{vip}");
+    // Restored by an import (restoreDeleted), which also adds it to a new group.
+    app.import_and_wait(
+        &key,
+        &json!({"restoreDeleted": true, "groupNames": ["Back"], "contacts": [{"phone": phone(0)}]}),
+    )
+    .await;
+    assert_eq!(
+        group_counts(&app, &key).await,
+        counts(&[("Back", 1), ("Customers", 7), ("VIP", 3)])
+    );
+    // A skipped row (deleted contact, no restore) joins nothing; the group exists, empty.
+    let c1 = app.contact_by(&key, "phone=%2B212600000001").await.unwrap();
+    let path = format!("/api/v1/contacts/{}", c1["id"].as_str().unwrap());
+    assert_eq!(
+        app.send(&key, reqwest::Method::DELETE, &path)
+            .await
+            .status(),
+        200
+    );
+    app.import_and_wait(
+        &key,
+        &json!({"groupNames": ["Late"], "contacts": [{"phone": phone(1)}]}),
+    )
+    .await;
+    let restored = app
+        .send(&key, reqwest::Method::POST, &format!("{path}/restore"))
+        .await;
+    assert_eq!(restored.status(), 200);
+    let expected = counts(&[("Back", 1), ("Customers", 7), ("Late", 0), ("VIP", 3)]);
+    assert_eq!(group_counts(&app, &key).await, expected);
+
+    // A dry run creates no group and joins nothing.
+    app.import_and_wait(
+        &key,
+        &json!({"dryRun": true, "groupNames": ["Dry", "VIP"], "contacts": contacts(20, 3)}),
+    )
+    .await;
+    assert_eq!(group_counts(&app, &key).await, expected);
+
+    // A CSV import takes the same options.
+    let csv = format!("phone\n{}\n{}\n", phone(30), phone(31));
+    let response = app
+        .upload_csv(&key, "?groupNames=From%20CSV,VIP", csv)
+        .await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["asyncSessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_finished(&key, &id).await;
+    let expected = counts(&[
+        ("Back", 1),
+        ("Customers", 7),
+        ("From CSV", 2),
+        ("Late", 0),
+        ("VIP", 5),
+    ]);
+    assert_eq!(group_counts(&app, &key).await, expected);
+
+    // The counts are the same once the deltas are folded (the service folds every second).
+    contact_import::store::groups::fold_counts(&app.pool)
+        .await
+        .expect("fold");
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM group_member_deltas")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(group_counts(&app, &key).await, expected);
+    let (live_members,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM contact_groups cg JOIN contacts c ON c.id = cg.contact_id
+         WHERE c.deleted_at IS NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live_members, expected.values().sum::<i64>());
+
+    let other = app.tenant("other").await;
+    assert!(group_counts(&app, &other).await.is_empty());
+    let none = app.get_json(&other, "/api/v1/contacts?group=VIP").await;
+    assert_eq!(none["meta"]["total"], 0);
+    app.finish().await;
+}

@@ -108,6 +108,8 @@ pub struct ListQuery {
     external_id: Option<String>,
     /// Only contacts with this tag.
     tag: Option<String>,
+    /// Only contacts in the group of this name.
+    group: Option<String>,
     /// Also list soft-deleted contacts.
     #[serde(default)]
     include_deleted: bool,
@@ -193,6 +195,7 @@ pub async fn list(
         _ => None,
     };
     let tag = q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let group = q.group.as_deref().map(str::trim).filter(|g| !g.is_empty());
     let (data, total): (Vec<ContactView>, i64) = match &exact {
         // An identifier that cannot be normalised is held by no contact.
         Some((_, None)) => (Vec::new(), 0),
@@ -200,6 +203,7 @@ pub async fn list(
             let filter = Filter {
                 exact: Some((*identifier, value)),
                 tag,
+                group,
                 include_deleted: q.include_deleted,
             };
             contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?
@@ -208,6 +212,7 @@ pub async fn list(
             let filter = Filter {
                 exact: None,
                 tag,
+                group,
                 include_deleted: q.include_deleted,
             };
             contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?

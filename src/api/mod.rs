@@ -5,6 +5,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 pub mod fields;
+pub mod groups;
 pub mod health;
 pub mod imports;
 pub mod openapi;
@@ -60,6 +61,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::get_one, contacts::delete_one))
         .routes(routes!(contacts::restore))
         .routes(routes!(fields::create, fields::list))
+        .routes(routes!(groups::list))
         .routes((schemas, paths, imports))
         .routes(routes!(imports::status))
         .routes(routes!(imports::rows))

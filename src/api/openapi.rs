@@ -227,6 +227,6 @@ mod tests {
             }
         }
         // Every route of `router()` (API.md lists them) is in the document.
-        assert_eq!(operations, 21, "{:?}", doc.paths.paths.keys());
+        assert_eq!(operations, 22, "{:?}", doc.paths.paths.keys());
     }
 }

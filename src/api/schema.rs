@@ -124,6 +124,10 @@ pub struct ContactsRequest {
     pub tags: Option<Vec<String>>,
     /// Removed from every applied contact.
     pub tags_remove: Option<Vec<String>>,
+    /// Every applied contact joins these groups (created on first use; 1 to 128 characters).
+    pub group_names: Option<Vec<String>>,
+    /// Every applied contact leaves these groups.
+    pub group_names_exclude: Option<Vec<String>>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -151,6 +155,10 @@ pub struct CsvImportOptions {
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub import_tag: Option<bool>,
+    /// Every applied contact joins these groups (created on first use).
+    pub group_names: Option<Vec<String>>,
+    /// Every applied contact leaves these groups.
+    pub group_names_exclude: Option<Vec<String>>,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
@@ -293,6 +301,10 @@ pub struct CsvQuery {
     pub tags: Option<String>,
     /// Tags removed from every applied contact, comma-separated.
     pub tagsRemove: Option<String>,
+    /// Groups every applied contact joins, comma-separated.
+    pub groupNames: Option<String>,
+    /// Groups every applied contact leaves, comma-separated.
+    pub groupNamesExclude: Option<String>,
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub importTag: Option<bool>,

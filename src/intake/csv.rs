@@ -52,7 +52,7 @@ pub struct CsvOptions {
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 3] = ["groupNames", "groupNamesExclude", "callbackUrl"];
+const NOT_YET_SUPPORTED: [&str; 1] = ["callbackUrl"];
 
 /// Turns query parameters into the JSON shape of the `options` part.
 pub fn options_from_query(

@@ -32,13 +32,7 @@ pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 5] = [
-    "groupNames",
-    "groupNamesExclude",
-    "eventKeyForNewContacts",
-    "callbackUrl",
-    "emptyCellsClear",
-];
+const NOT_YET_SUPPORTED: [&str; 3] = ["eventKeyForNewContacts", "callbackUrl", "emptyCellsClear"];
 
 /// A checked JSON intake request.
 #[derive(Debug)]
@@ -170,16 +164,23 @@ pub(crate) fn import_options(
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
     options.dry_run = take_bool(body, "dryRun", false, errors);
-    options.tags = take_tags(body, "tags", errors);
-    options.tags_remove = take_tags(body, "tagsRemove", errors);
+    options.tags = take_labels(body, "tags", validate::TAG, errors);
+    options.tags_remove = take_labels(body, "tagsRemove", validate::TAG, errors);
+    options.group_names = take_labels(body, "groupNames", validate::GROUP, errors);
+    options.group_names_exclude = take_labels(body, "groupNamesExclude", validate::GROUP, errors);
     options
 }
 
-/// A request-level list of tags; absent or null is none.
-fn take_tags(body: &Map<String, Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+/// A request-level list of tags or group names; absent or null is none.
+fn take_labels(
+    body: &Map<String, Value>,
+    name: &str,
+    label: validate::tags::Label,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
     match body.get(name) {
         None | Some(Value::Null) => Vec::new(),
-        Some(value) => validate::read_tags(value).unwrap_or_else(|(at, message)| {
+        Some(value) => validate::read_labels(value, label).unwrap_or_else(|(at, message)| {
             let pointer = match at {
                 Some(i) => format!("/{name}/{i}"),
                 None => format!("/{name}"),
@@ -429,6 +430,10 @@ pub async fn store(
     if inserted.is_none() {
         tx.rollback().await?;
         return replay(pool, tenant_id, idempotency).await;
+    }
+    // Groups are created on first use, with the import; a dry run creates nothing.
+    if !request.options.dry_run {
+        crate::store::groups::ensure(&mut tx, tenant_id, &request.options.group_names).await?;
     }
 
     let mut batch_no = Vec::with_capacity(chunks.len());

@@ -340,6 +340,10 @@ async fn create_import(
             .push(import_tag(id, time::OffsetDateTime::now_utc().date()));
     }
     let stored = serde_json::to_value(&import).map_err(|_| ApiError::internal())?;
+    let mut tx = pool.begin().await?;
+    if !import.dry_run {
+        crate::store::groups::ensure(&mut tx, tenant_id, &import.group_names).await?;
+    }
     sqlx::query(
         "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
          VALUES ($1, $2, $3, 'queued', $4, 0, 0)",
@@ -348,8 +352,9 @@ async fn create_import(
     .bind(tenant_id)
     .bind(Source::Csv.as_str())
     .bind(&stored)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 

@@ -91,12 +91,16 @@ pub struct ContactView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub deleted_at: Option<OffsetDateTime>,
     pub tags: Vec<String>,
+    /// The names of the groups it belongs to.
+    pub groups: Vec<String>,
 }
 
 const VIEW_COLUMNS: &str =
     "id, external_id, phone, email, first_name, last_name, full_name, occupation,
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes,
-    created_at, updated_at, deleted_at, tags";
+    created_at, updated_at, deleted_at, tags,
+    ARRAY(SELECT g.name FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
+          WHERE cg.contact_id = contacts.id ORDER BY g.name) AS groups";
 
 /// One contact of the tenant, deleted or not.
 pub async fn get(
@@ -114,14 +118,26 @@ pub async fn get(
 }
 
 /// Soft-deletes (`deleted`) or restores one contact of the tenant; returns it as it is now, or
-/// `None` when the tenant has no such contact. Waits for a batch that holds it locked.
+/// `None` when the tenant has no such contact. Waits for a batch that holds it locked. Its
+/// groups lose (or regain) it as a member in the same transaction.
 pub async fn set_deleted(
     pool: &PgPool,
     tenant_id: Uuid,
     id: Uuid,
     deleted: bool,
 ) -> Result<Option<ContactView>, sqlx::Error> {
-    sqlx::query_as(AssertSqlSafe(format!(
+    let mut tx = pool.begin().await?;
+    let was_deleted: Option<bool> = sqlx::query_scalar(
+        "SELECT deleted_at IS NOT NULL FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(was_deleted) = was_deleted else {
+        return Ok(None);
+    };
+    let view: Option<ContactView> = sqlx::query_as(AssertSqlSafe(format!(
         "UPDATE contacts SET
              deleted_at = CASE WHEN $3 THEN coalesce(deleted_at, now()) END,
              updated_at = CASE WHEN (deleted_at IS NOT NULL) = $3 THEN updated_at ELSE now() END
@@ -131,8 +147,14 @@ pub async fn set_deleted(
     .bind(tenant_id)
     .bind(id)
     .bind(deleted)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if was_deleted != deleted {
+        let delta = if deleted { -1 } else { 1 };
+        super::groups::members_changed_state(&mut tx, tenant_id, &[id], delta).await?;
+    }
+    tx.commit().await?;
+    Ok(view)
 }
 
 /// An exact look-up on one identifier column.
@@ -160,6 +182,8 @@ pub struct Filter<'a> {
     pub exact: Option<(Identifier, &'a str)>,
     /// Those with this tag.
     pub tag: Option<&'a str>,
+    /// Those in the group of this name.
+    pub group: Option<&'a str>,
     pub include_deleted: bool,
 }
 
@@ -176,10 +200,14 @@ pub async fn page(
         None => ("phone", None),
     };
     let tag = filter.tag.map(|t| vec![t.to_owned()]);
+    let group = filter.group;
     let include_deleted = filter.include_deleted;
     let filter = format!(
         "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
-         AND ($4::text[] IS NULL OR tags @> $4)"
+         AND ($4::text[] IS NULL OR tags @> $4)
+         AND ($7::text IS NULL OR EXISTS (
+             SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
+             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))"
     );
     let rows = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
@@ -191,6 +219,7 @@ pub async fn page(
     .bind(&tag)
     .bind(offset)
     .bind(limit)
+    .bind(group)
     .fetch_all(pool)
     .await?;
     let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
@@ -200,6 +229,9 @@ pub async fn page(
     .bind(value)
     .bind(include_deleted)
     .bind(&tag)
+    .bind(0i64)
+    .bind(0i64)
+    .bind(group)
     .fetch_one(pool)
     .await?;
     Ok((rows, total))

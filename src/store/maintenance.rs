@@ -53,6 +53,9 @@ pub async fn run(
         if let Err(e) = fail_abandoned_uploads(&pool, UPLOAD_SILENCE).await {
             tracing::debug!(error = %e, "abandoned upload check skipped");
         }
+        if let Err(e) = super::groups::fold_counts(&pool).await {
+            tracing::debug!(error = %e, "group counts not folded this time");
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {}

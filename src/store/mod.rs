@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod fields;
+pub mod groups;
 pub mod imports;
 pub mod limits;
 pub mod maintenance;

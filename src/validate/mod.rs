@@ -14,7 +14,7 @@ mod email;
 mod identifiers;
 mod part;
 mod phone;
-mod tags;
+pub mod tags;
 mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +25,7 @@ pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
 pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
-pub use tags::{MAX_TAGS, check_tag, read_tags};
+pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
 
 /// Longest first name, last name, full name, occupation, city or state.
 pub const MAX_NAME_CHARS: usize = 255;

@@ -11,27 +11,63 @@ pub const MAX_TAG_CHARS: usize = 64;
 /// Most tags in one list.
 pub const MAX_TAGS: usize = 100;
 
+/// Longest group name, in characters.
+pub const MAX_GROUP_NAME_CHARS: usize = 128;
+
+/// What a list holds: tags or group names.
+#[derive(Clone, Copy, Debug)]
+pub struct Label {
+    what: &'static str,
+    max_chars: usize,
+}
+
+/// Tags.
+pub const TAG: Label = Label {
+    what: "tag",
+    max_chars: MAX_TAG_CHARS,
+};
+
+/// Group names.
+pub const GROUP: Label = Label {
+    what: "group name",
+    max_chars: MAX_GROUP_NAME_CHARS,
+};
+
 /// One tag, trimmed; `Err` says what is wrong with it.
 pub fn check_tag(raw: &str) -> Result<String, String> {
-    let tag = raw.trim();
-    if tag.is_empty() {
-        return Err("a tag cannot be empty".into());
+    check_label(raw, TAG)
+}
+
+fn check_label(raw: &str, label: Label) -> Result<String, String> {
+    let what = label.what;
+    let max = label.max_chars;
+    let item = raw.trim();
+    if item.is_empty() {
+        return Err(format!("a {what} cannot be empty"));
     }
-    if tag.chars().count() > MAX_TAG_CHARS {
+    if item.chars().count() > max {
         return Err(format!(
-            "tag {} is longer than {MAX_TAG_CHARS} characters",
-            quoted(tag)
+            "{what} {} is longer than {max} characters",
+            quoted(item)
         ));
     }
-    if tag.chars().any(char::is_control) {
-        return Err(format!("tag {} contains a control character", quoted(tag)));
+    if item.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {} contains a control character",
+            quoted(item)
+        ));
     }
-    Ok(tag.to_owned())
+    Ok(item.to_owned())
 }
 
 /// A JSON list of tags, checked and without repeats (first spelling kept); `Err` holds the
 /// position of the bad item (`None` when the list itself is wrong) and why.
 pub fn read_tags(value: &Value) -> Result<Vec<String>, (Option<usize>, String)> {
+    read_labels(value, TAG)
+}
+
+/// A JSON list of tags or group names (see `read_tags`).
+pub fn read_labels(value: &Value, label: Label) -> Result<Vec<String>, (Option<usize>, String)> {
     let Value::Array(items) = value else {
         return Err((
             None,
@@ -44,9 +80,12 @@ pub fn read_tags(value: &Value) -> Result<Vec<String>, (Option<usize>, String)> 
     let mut tags: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::String(raw) = item else {
-            return Err((Some(i), format!("a tag is a string, got {}", kind_of(item))));
+            return Err((
+                Some(i),
+                format!("a {} is a string, got {}", label.what, kind_of(item)),
+            ));
         };
-        let tag = check_tag(raw).map_err(|message| (Some(i), message))?;
+        let tag = check_label(raw, label).map_err(|message| (Some(i), message))?;
         if !tags.contains(&tag) {
             tags.push(tag);
         }

@@ -214,7 +214,34 @@ async fn apply_rows(
         .await?;
         return Ok(counts);
     }
-    write_plan(conn, batch, tenant_id, &plan).await
+    let counts = write_plan(conn, batch, tenant_id, &plan).await?;
+    apply_groups(conn, tenant_id, &plan, &options).await?;
+    Ok(counts)
+}
+
+/// Group memberships of an applied batch, with their member-count deltas: contacts restored
+/// count again in the groups they were in; then every applied contact joins `groupNames` and
+/// leaves `groupNamesExclude`.
+async fn apply_groups(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    plan: &Plan,
+    options: &ImportOptions,
+) -> Result<(), sqlx::Error> {
+    use crate::store::groups;
+    groups::members_changed_state(&mut *conn, tenant_id, &plan.restored, 1).await?;
+    if options.group_names.is_empty() && options.group_names_exclude.is_empty() {
+        return Ok(());
+    }
+    let applied = plan.applied();
+    groups::add_members(&mut *conn, tenant_id, &options.group_names, &applied).await?;
+    groups::remove_members(
+        &mut *conn,
+        tenant_id,
+        &options.group_names_exclude,
+        &applied,
+    )
+    .await
 }
 
 /// Parses a batch's stored rows and validates each one.

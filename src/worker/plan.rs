@@ -33,6 +33,8 @@ pub struct RowOutcome {
 pub struct Plan {
     pub inserts: Vec<StoredContact>,
     pub updates: Vec<StoredContact>,
+    /// Updated contacts that were soft-deleted and are live again (`restoreDeleted`).
+    pub restored: Vec<Uuid>,
     pub outcomes: Vec<RowOutcome>,
 }
 
@@ -42,6 +44,16 @@ impl Plan {
     pub fn dry_run(mut self) -> Plan {
         self.forget_writes();
         self
+    }
+
+    /// The contacts the batch applies a row to (created or updated): they join and leave the
+    /// request's groups.
+    pub fn applied(&self) -> Vec<Uuid> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.status, RowStatus::Created | RowStatus::Updated))
+            .filter_map(|o| o.contact_id)
+            .collect()
     }
 
     /// How many rows failed.
@@ -74,6 +86,7 @@ impl Plan {
         let created: std::collections::HashSet<Uuid> =
             self.inserts.drain(..).map(|c| c.id).collect();
         self.updates.clear();
+        self.restored.clear();
         for outcome in &mut self.outcomes {
             if outcome.contact_id.is_some_and(|id| created.contains(&id)) {
                 outcome.contact_id = None;
@@ -419,7 +432,12 @@ pub fn plan(
             // Matched and applied, but the result is what is stored: the row is `updated`
             // (it was applied), and there is nothing to write.
             (true, Some(stored)) if *stored == contact => {}
-            (true, Some(_)) => plan.updates.push(contact),
+            (true, Some(stored)) => {
+                if stored.deleted_at.is_some() && contact.deleted_at.is_none() {
+                    plan.restored.push(contact.id);
+                }
+                plan.updates.push(contact);
+            }
             (true, None) => plan.inserts.push(contact),
             (false, _) => {}
         }
