@@ -77,6 +77,9 @@ pub struct ImportOptions {
     /// Every applied contact leaves these groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_names_exclude: Vec<String>,
+    /// One event with this routing key per contact the import creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_key_for_new_contacts: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -93,6 +96,7 @@ impl Default for ImportOptions {
             tags_remove: Vec::new(),
             group_names: Vec::new(),
             group_names_exclude: Vec::new(),
+            event_key_for_new_contacts: None,
         }
     }
 }

@@ -1892,3 +1892,171 @@ async fn group_members_and_counts_follow_imports_deletes_and_restores() {
     assert_eq!(none["meta"]["total"], 0);
     app.finish().await;
 }
+
+/// Waits until every stored event is confirmed by the broker; returns how many are stored.
+async fn events_published(app: &TestApp) -> i64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (waiting, total): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM event_outbox",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if waiting == 0 {
+            return total;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{waiting} events never published"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `eventKeyForNewContacts`: exactly one persistent message per created contact on
+/// `{prefix}.events` (none for updates), none more for a duplicated batch message, and a
+/// re-publish carries the same eventId.
+#[tokio::test]
+async fn each_created_contact_yields_exactly_one_event() {
+    use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let topology = contact_import::broker::Topology::new(&app.settings.queue_prefix);
+    let connection = contact_import::broker::connect(&app.settings.amqp_url, "test")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    topology.declare(&channel).await.unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.name().as_str().into(),
+            topology.events().as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let get = || async {
+        channel
+            .basic_get(
+                queue.name().as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+    };
+
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 2)}))
+        .await;
+    let id = app
+        .import(
+            &key,
+            &json!({"eventKeyForNewContacts": "crm.contact.created", "groupNames": ["New"], "contacts": contacts(0, 5)}),
+        )
+        .await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(
+        (status["created"].as_i64(), status["updated"].as_i64()),
+        (Some(3), Some(2))
+    );
+    let created: std::collections::BTreeSet<String> = app
+        .all_rows(&key, &id, "&status=created")
+        .await
+        .iter()
+        .filter_map(|r| r["contactId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(events_published(&app).await, 3);
+
+    let mut seen = std::collections::BTreeMap::new();
+    while let Some(message) = get().await {
+        assert_eq!(message.delivery.routing_key.as_str(), "crm.contact.created");
+        assert_eq!(
+            message.delivery.properties.delivery_mode(),
+            &Some(2),
+            "persistent"
+        );
+        let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+        assert_eq!(body["eventKey"], "crm.contact.created");
+        assert_eq!(body["tenant"], "acme");
+        assert_eq!(body["asyncSessionId"], id.as_str());
+        assert_eq!(body["contact"]["id"], body["contactId"]);
+        assert_eq!(body["contact"]["groups"], json!(["New"]));
+        assert!(body["occurredAt"].is_string());
+        let event_id = body["eventId"].as_str().unwrap().to_owned();
+        assert_eq!(
+            message
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|m| m.as_str()),
+            Some(event_id.as_str())
+        );
+        seen.insert(event_id, body["contactId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "one event per created contact, none per update"
+    );
+    assert_eq!(
+        seen.values()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        created
+    );
+
+    // The batch's message delivered again: the batch is done, nothing new is stored.
+    let batch = BatchRef {
+        import_id: uuid::Uuid::parse_str(&id).unwrap(),
+        batch_no: 0,
+        tenant_id: None,
+    };
+    assert_eq!(
+        worker::run_batch(&app.pool, batch).await.unwrap(),
+        BatchOutcome::AlreadyDone
+    );
+    // A dry run and a run that creates nothing store no event either.
+    app.import_and_wait(
+        &key,
+        &json!({"dryRun": true, "eventKeyForNewContacts": "x", "contacts": contacts(100, 3)}),
+    )
+    .await;
+    app.import_and_wait(
+        &key,
+        &json!({"eventKeyForNewContacts": "x", "contacts": contacts(0, 3)}),
+    )
+    .await;
+    assert_eq!(events_published(&app).await, 3);
+    assert!(get().await.is_none(), "no event beyond the three");
+
+    // Published again (as after a crash between publish and mark): the same eventId.
+    let again = seen.keys().next().unwrap().clone();
+    sqlx::query("UPDATE event_outbox SET published_at = NULL WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&again).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events_published(&app).await, 3);
+    let message = get().await.expect("the event, published again");
+    let body: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(body["eventId"], again.as_str());
+    assert!(get().await.is_none());
+    let _ = connection.close(200, "bye".into()).await;
+    app.finish().await;
+}

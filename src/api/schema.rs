@@ -128,6 +128,9 @@ pub struct ContactsRequest {
     pub group_names: Option<Vec<String>>,
     /// Every applied contact leaves these groups.
     pub group_names_exclude: Option<Vec<String>>,
+    /// One persistent message per created contact on the topic exchange `{prefix}.events`,
+    /// with this routing key.
+    pub event_key_for_new_contacts: Option<String>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -159,6 +162,9 @@ pub struct CsvImportOptions {
     pub group_names: Option<Vec<String>>,
     /// Every applied contact leaves these groups.
     pub group_names_exclude: Option<Vec<String>>,
+    /// One persistent message per created contact on the topic exchange `{prefix}.events`,
+    /// with this routing key.
+    pub event_key_for_new_contacts: Option<String>,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
@@ -305,6 +311,8 @@ pub struct CsvQuery {
     pub groupNames: Option<String>,
     /// Groups every applied contact leaves, comma-separated.
     pub groupNamesExclude: Option<String>,
+    /// One event with this routing key per created contact.
+    pub eventKeyForNewContacts: Option<String>,
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub importTag: Option<bool>,

@@ -105,6 +105,11 @@ impl Topology {
         format!("{}.dlx", self.prefix)
     }
 
+    /// The topic exchange of events (`eventKeyForNewContacts`): bind a queue to it.
+    pub fn events(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
     /// Deletes the queues and the exchange, messages and all (test and benchmark clean-up);
     /// what is already gone is skipped.
     pub async fn delete(&self, url: &str) {
@@ -117,12 +122,11 @@ impl Topology {
                     .queue_delete(queue.as_str().into(), Default::default())
                     .await;
             }
-            let _ = channel
-                .exchange_delete(
-                    self.dead_letter_exchange().as_str().into(),
-                    Default::default(),
-                )
-                .await;
+            for exchange in [self.dead_letter_exchange(), self.events()] {
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), Default::default())
+                    .await;
+            }
         }
         let _ = connection.close(200, "bye".into()).await;
     }
@@ -196,6 +200,19 @@ impl Topology {
         timed(
             "declare batch queue",
             channel.queue_declare(self.batches().as_str().into(), durable, args),
+        )
+        .await?;
+        timed(
+            "declare event exchange",
+            channel.exchange_declare(
+                self.events().as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            ),
         )
         .await?;
         Ok(())

@@ -77,6 +77,9 @@ pub struct Relay {
     pub tenant_in_flight: i64,
 }
 
+/// Most events one relay pass publishes.
+const EVENTS_PER_PASS: i64 = 1000;
+
 /// How often the relay looks for lost batches.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -126,7 +129,17 @@ impl Relay {
             }
             let max_in_flight = self.max_in_flight.max(2 * i64::from(consumers));
             let pass = match self.publish_fair(&channel, max_in_flight).await {
-                Ok(pass) => pass,
+                Ok(mut pass) => match self.publish_events(&channel).await {
+                    Ok(more) => {
+                        pass.held_back |= more;
+                        pass
+                    }
+                    Err(BrokerError::Database(e)) => {
+                        tracing::warn!(error = %e, "outbox relay cannot reach the database for events; retrying");
+                        pass
+                    }
+                    Err(e) => return Err(e),
+                },
                 // The database is away: keep the broker connection, try again shortly.
                 Err(BrokerError::Database(e)) => {
                     tracing::warn!(error = %e, "outbox relay cannot reach the database; retrying");
@@ -206,6 +219,58 @@ impl Relay {
             Err(e) => tracing::warn!(error = %e, "outbox sweep could not reach the database"),
         }
         Ok(queue.consumer_count())
+    }
+
+    /// Publishes up to `EVENTS_PER_PASS` stored events to the events exchange with publisher
+    /// confirms and marks them, in one transaction; true when more are waiting. Several relays
+    /// share the work (`SKIP LOCKED`).
+    async fn publish_events(&self, channel: &Channel) -> Result<bool, BrokerError> {
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, routing_key, body FROM event_outbox WHERE published_at IS NULL
+             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(EVENTS_PER_PASS)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(false);
+        }
+        let exchange = self.topology.events();
+        let mut confirms = Vec::with_capacity(due.len());
+        for (id, key, body) in &due {
+            let confirm = timed(
+                "publish event",
+                channel.basic_publish(
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_message_id(id.to_string().into())
+                        .with_content_type("application/json".into()),
+                ),
+            )
+            .await?;
+            confirms.push(confirm);
+        }
+        let mut published = Vec::with_capacity(due.len());
+        for ((id, _, _), confirm) in due.iter().zip(confirms) {
+            match timed("event confirm", confirm).await? {
+                Confirmation::Ack(_) => published.push(*id),
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    tracing::warn!(event_id = %id, "broker refused an event; it will be published again");
+                }
+            }
+        }
+        sqlx::query("UPDATE event_outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&published)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::debug!(published = published.len(), "outbox relay published events");
+        Ok(due.len() as i64 == EVENTS_PER_PASS)
     }
 
     /// Publishes the batches that `fair::shares` grants now, in one transaction.

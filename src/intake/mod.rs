@@ -32,7 +32,7 @@ pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
 }
 
 /// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 3] = ["eventKeyForNewContacts", "callbackUrl", "emptyCellsClear"];
+const NOT_YET_SUPPORTED: [&str; 1] = ["callbackUrl"];
 
 /// A checked JSON intake request.
 #[derive(Debug)]
@@ -168,7 +168,33 @@ pub(crate) fn import_options(
     options.tags_remove = take_labels(body, "tagsRemove", validate::TAG, errors);
     options.group_names = take_labels(body, "groupNames", validate::GROUP, errors);
     options.group_names_exclude = take_labels(body, "groupNamesExclude", validate::GROUP, errors);
+    if let Some(key) = take_str(body, "eventKeyForNewContacts", errors) {
+        match check_event_key(key) {
+            Ok(key) => options.event_key_for_new_contacts = Some(key),
+            Err(message) => errors.push(FieldError::new(
+                "/eventKeyForNewContacts",
+                "invalid_value",
+                message,
+            )),
+        }
+    }
     options
+}
+
+/// An event key is the events' routing key on a topic exchange: 1 to 255 bytes of visible
+/// ASCII, without the binding wildcards (`newContact`, `crm.contact.created`).
+fn check_event_key(key: &str) -> Result<String, String> {
+    let valid = !key.is_empty()
+        && key.len() <= 255
+        && key.bytes().all(|b| b.is_ascii_graphic())
+        && !key.contains(['*', '#']);
+    if valid {
+        Ok(key.to_owned())
+    } else {
+        Err(format!(
+            "eventKeyForNewContacts {key:?} must be 1 to 255 visible ASCII characters without * or # (it is the events' routing key)"
+        ))
+    }
 }
 
 /// A request-level list of tags or group names; absent or null is none.
@@ -262,6 +288,13 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
             format!("/contacts/{MAX_CONTACTS}"),
             "too_many_contacts",
             format!("{} contacts sent; one request takes at most {MAX_CONTACTS} (use a CSV import for more)", contacts.len()),
+        ));
+    }
+    if body.get("emptyCellsClear").is_some_and(|v| !v.is_null()) {
+        errors.push(FieldError::new(
+            "/emptyCellsClear",
+            "invalid_value",
+            "emptyCellsClear is an option of CSV imports; in JSON, send null to clear a field",
         ));
     }
     let mut options = import_options(&body, "dedupeOn", &mut errors);

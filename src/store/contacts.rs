@@ -117,6 +117,21 @@ pub async fn get(
     .await
 }
 
+/// These contacts of the tenant, as the API shows them.
+pub async fn views(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<ContactView>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+    )))
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// Soft-deletes (`deleted`) or restores one contact of the tenant; returns it as it is now, or
 /// `None` when the tenant has no such contact. Waits for a batch that holds it locked. Its
 /// groups lose (or regain) it as a member in the same transaction.

@@ -53,6 +53,9 @@ pub async fn run(
         if let Err(e) = fail_abandoned_uploads(&pool, UPLOAD_SILENCE).await {
             tracing::debug!(error = %e, "abandoned upload check skipped");
         }
+        if let Err(e) = forget_published_events(&pool).await {
+            tracing::debug!(error = %e, "published events not cleared this time");
+        }
         if let Err(e) = super::groups::fold_counts(&pool).await {
             tracing::debug!(error = %e, "group counts not folded this time");
         }
@@ -96,6 +99,18 @@ pub async fn purge_expired(pool: &PgPool, retention: Duration) -> Result<u64, sq
         tx.commit().await?;
         purged += ids.len() as u64;
     }
+}
+
+/// Deletes events the broker confirmed more than a day ago: the outbox is not an archive.
+pub async fn forget_published_events(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM event_outbox WHERE published_at < now() - interval '1 day'
+             LIMIT 10000))",
+    )
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
 }
 
 /// Analyses each hot table whose statistics are stale; returns the tables analysed.

@@ -2,6 +2,7 @@
 //! `tenant_id`. Statements are plain `sqlx::query` covered by the integration tests.
 
 pub mod contacts;
+pub mod events;
 pub mod fields;
 pub mod groups;
 pub mod imports;

@@ -216,6 +216,10 @@ async fn apply_rows(
     }
     let counts = write_plan(conn, batch, tenant_id, &plan).await?;
     apply_groups(conn, tenant_id, &plan, &options).await?;
+    if let Some(key) = &options.event_key_for_new_contacts {
+        store::events::record_new_contacts(conn, tenant_id, batch.import_id, key, &plan.created())
+            .await?;
+    }
     Ok(counts)
 }
 

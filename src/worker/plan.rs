@@ -56,6 +56,15 @@ impl Plan {
             .collect()
     }
 
+    /// The contacts the batch creates.
+    pub fn created(&self) -> Vec<Uuid> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.status == RowStatus::Created)
+            .filter_map(|o| o.contact_id)
+            .collect()
+    }
+
     /// How many rows failed.
     pub fn failed(&self) -> usize {
         self.outcomes
