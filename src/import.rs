@@ -80,6 +80,9 @@ pub struct ImportOptions {
     /// One event with this routing key per contact the import creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_key_for_new_contacts: Option<String>,
+    /// POSTed the final status (`callback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -97,6 +100,7 @@ impl Default for ImportOptions {
             group_names: Vec::new(),
             group_names_exclude: Vec::new(),
             event_key_for_new_contacts: None,
+            callback_url: None,
         }
     }
 }

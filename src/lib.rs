@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod callback;
 pub mod cli;
 pub mod client;
 pub mod import;

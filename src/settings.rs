@@ -120,6 +120,16 @@ pub struct Settings {
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Seconds before the first retry of a completion callback that failed; each retry waits
+    /// twice as long (with jitter, at most an hour), for up to 24 hours.
+    #[arg(long, env = "CALLBACK_RETRY_INITIAL_SECS", default_value_t = 5.0)]
+    pub callback_retry_initial_secs: f64,
+
+    /// Allow callback URLs whose host resolves to a loopback, private or link-local address
+    /// (refused by default: a tenant must not reach the service's own network).
+    #[arg(long, env = "CALLBACK_ALLOW_PRIVATE", default_value_t = false)]
+    pub callback_allow_private: bool,
+
     /// Log line format: text for people, json for log shippers.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -109,6 +109,15 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             Duration::from_secs(u64::from(settings.retention_days) * 86_400),
             shutdown_rx.clone(),
         ));
+        // Completion callbacks: delivered from a task of their own, so a slow receiver holds
+        // no worker.
+        tasks.spawn(crate::callback::run(
+            pool.clone(),
+            Duration::from_millis(250),
+            Duration::from_secs_f64(settings.callback_retry_initial_secs.clamp(0.01, 3600.0)),
+            settings.callback_allow_private,
+            shutdown_rx.clone(),
+        ));
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

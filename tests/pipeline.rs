@@ -228,9 +228,9 @@ async fn request_level_problems_are_answered_with_problem_json_and_store_nothing
             "invalid_value",
         ),
         (
-            json!({"contacts": contacts(0, 1), "callbackUrl": "https://example.com/done"}),
+            json!({"contacts": contacts(0, 1), "callbackUrl": 7}),
             "/callbackUrl",
-            "unsupported_option",
+            "invalid_value",
         ),
         (
             json!({"contacts": contacts(0, 1), "dryRun": "yes"}),
@@ -2058,5 +2058,183 @@ async fn each_created_contact_yields_exactly_one_event() {
     assert_eq!(body["eventId"], again.as_str());
     assert!(get().await.is_none());
     let _ = connection.close(200, "bye".into()).await;
+    app.finish().await;
+}
+
+/// A receiver for completion callbacks: answers 500 to the first `failures` POSTs, then 200;
+/// keeps every body with its `X-Signature`.
+async fn callback_receiver(
+    failures: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/done",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let signature = headers
+                    .get("x-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut log = log.lock().unwrap();
+                log.push((signature, body.to_vec()));
+                if log.len() <= failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, seen)
+}
+
+/// Polls the import until its callback is in `state`; returns the status.
+async fn callback_in_state(app: &TestApp, key: &str, id: &str, state: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = app.get_json(key, &format!("/api/v1/imports/{id}")).await;
+        if status["callback"]["state"] == state {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the callback never reached {state}: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `callbackUrl`: once final, the status is POSTed, signed with the tenant's secret; a receiver
+/// that fails twice gets it on the third try; the delivery shows in the status; a receiver that
+/// never succeeds is given up after 24 hours.
+#[tokio::test]
+async fn a_completion_callback_is_signed_retried_and_shown_in_the_status() {
+    let mut settings = test_settings().await;
+    // The receiver listens on 127.0.0.1.
+    settings.callback_allow_private = true;
+    settings.callback_retry_initial_secs = 0.05;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let tenant = contact_import::store::tenants::create(&app.pool, "acme")
+        .await
+        .unwrap();
+    let key = tenant.api_key;
+    let (addr, seen) = callback_receiver(2).await;
+    let id = app
+        .import(
+            &key,
+            &json!({"callbackUrl": format!("http://{addr}/done"), "contacts": contacts(0, 3)}),
+        )
+        .await;
+    let status = callback_in_state(&app, &key, &id, "delivered").await;
+    assert_eq!(status["callback"]["attempts"], 3, "{status}");
+    assert!(
+        status["callback"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{status}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    for (signature, body) in &seen {
+        assert_eq!(
+            signature,
+            &contact_import::callback::signature(&tenant.signing_secret, body),
+            "signed with the tenant's secret"
+        );
+        let sent: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(sent["asyncSessionId"], id.as_str());
+        assert_eq!(sent["status"], "completed");
+        assert_eq!(sent["created"], 3);
+    }
+    // Another secret does not verify.
+    assert_ne!(
+        seen[0].0,
+        contact_import::callback::signature("whsec_other", &seen[0].1)
+    );
+
+    // A receiver that never succeeds: retried, then given up once 24 hours have passed.
+    let (addr, _) = callback_receiver(usize::MAX).await;
+    let id = app
+        .import(
+            &key,
+            &json!({"callbackUrl": format!("http://{addr}/done"), "contacts": contacts(10, 1)}),
+        )
+        .await;
+    app.wait_finished(&key, &id).await;
+    sqlx::query("UPDATE imports SET finished_at = now() - interval '25 hours' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(&id).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let status = callback_in_state(&app, &key, &id, "failed").await;
+    assert!(
+        status["callback"]["attempts"].as_i64() >= Some(1),
+        "{status}"
+    );
+
+    // A dry run calls nobody back.
+    let (addr, seen) = callback_receiver(0).await;
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"dryRun": true, "callbackUrl": format!("http://{addr}/done"), "contacts": contacts(20, 1)}),
+        )
+        .await;
+    assert!(status.get("callback").is_none(), "{status}");
+    assert!(seen.lock().unwrap().is_empty());
+    app.finish().await;
+}
+
+/// Callback URLs that would reach the service's own network are refused at intake (422), on
+/// both intakes, and nothing is stored.
+#[tokio::test]
+async fn private_and_malformed_callback_urls_are_refused() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    for url in [
+        "http://127.0.0.1:9/done",
+        "http://localhost/done",
+        "http://10.0.0.5/done",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/done",
+        "ftp://example.com/done",
+        "not a url",
+    ] {
+        let response = app
+            .post_contacts(
+                &key,
+                &json!({"callbackUrl": url, "contacts": contacts(0, 1)}),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{url}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["errors"][0]["pointer"], "/callbackUrl",
+            "{url}: {problem}"
+        );
+    }
+    let response = app
+        .upload_csv(
+            &key,
+            "?callbackUrl=http://192.168.1.1/done",
+            "phone\n+212600000001\n",
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(imports, 0, "nothing was stored");
     app.finish().await;
 }

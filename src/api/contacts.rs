@@ -70,6 +70,11 @@ pub async fn intake(
     })
     .await
     .map_err(|_| ApiError::internal())??;
+    if let Some(url) = &request.options.callback_url {
+        crate::callback::check_url(url, state.settings.callback_allow_private)
+            .await
+            .map_err(ApiError::bad_callback)?;
+    }
     intake::check_backlog(
         &state.pool,
         &state.settings,

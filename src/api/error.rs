@@ -109,6 +109,14 @@ impl ApiError {
         }
     }
 
+    /// 422 for a `callbackUrl` that cannot be called back.
+    pub fn bad_callback(message: String) -> Self {
+        Self::unprocessable(
+            "callbackUrl cannot be used; nothing was stored",
+            vec![FieldError::new("/callbackUrl", "invalid_value", message)],
+        )
+    }
+
     /// 429: the tenant's request rate is used up; a token is back in `retry_after` seconds.
     pub fn rate_limited(retry_after: f64, rate: f64, burst: u32) -> Self {
         Self {

@@ -131,6 +131,10 @@ pub struct ContactsRequest {
     /// One persistent message per created contact on the topic exchange `{prefix}.events`,
     /// with this routing key.
     pub event_key_for_new_contacts: Option<String>,
+    /// POSTed the final status, signed (`X-Signature: sha256=<hex HMAC-SHA256>`); http(s), to a
+    /// public address.
+    #[schema(format = "uri")]
+    pub callback_url: Option<String>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -165,6 +169,10 @@ pub struct CsvImportOptions {
     /// One persistent message per created contact on the topic exchange `{prefix}.events`,
     /// with this routing key.
     pub event_key_for_new_contacts: Option<String>,
+    /// POSTed the final status, signed (`X-Signature: sha256=<hex HMAC-SHA256>`); http(s), to a
+    /// public address.
+    #[schema(format = "uri")]
+    pub callback_url: Option<String>,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
@@ -313,6 +321,8 @@ pub struct CsvQuery {
     pub groupNamesExclude: Option<String>,
     /// One event with this routing key per created contact.
     pub eventKeyForNewContacts: Option<String>,
+    /// POSTed the final status, signed.
+    pub callbackUrl: Option<String>,
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub importTag: Option<bool>,
@@ -334,4 +344,17 @@ pub struct Readiness {
     pub database: String,
     /// `up` or `down`: whether this process's relay holds a broker connection.
     pub broker: String,
+}
+
+/// The delivery of an import's completion callback.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackState {
+    pub url: String,
+    /// `pending`, `delivered` or `failed` (gave up after 24 hours).
+    #[schema(pattern = "^(pending|delivered|failed)$")]
+    pub state: String,
+    pub attempts: i32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
 }

@@ -136,6 +136,11 @@ async fn spec(
 ) -> Result<FileSpec, ApiError> {
     let options = parse_options(options)
         .map_err(|e| ApiError::unprocessable("bad import options; nothing was stored", e))?;
+    if let Some(url) = &options.import.callback_url {
+        crate::callback::check_url(url, state.settings.callback_allow_private)
+            .await
+            .map_err(ApiError::bad_callback)?;
+    }
     Ok(FileSpec {
         options,
         fields: fields::kinds(&state.pool, tenant.id).await?,

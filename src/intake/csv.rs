@@ -51,9 +51,6 @@ pub struct CsvOptions {
     pub import_tag: bool,
 }
 
-/// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 1] = ["callbackUrl"];
-
 /// Turns query parameters into the JSON shape of the `options` part.
 pub fn options_from_query(
     params: &[(String, String)],
@@ -132,20 +129,6 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
             None
         }
     };
-    for name in NOT_YET_SUPPORTED {
-        if map
-            .get(name)
-            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
-        {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "unsupported_option",
-                format!(
-                    "{name} is not supported by this version of the service yet; nothing was stored"
-                ),
-            ));
-        }
-    }
     if errors.is_empty() {
         Ok(CsvOptions {
             import,

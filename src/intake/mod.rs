@@ -31,9 +31,6 @@ pub async fn notify_outbox(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Er
         .map(|_| ())
 }
 
-/// Options that later versions implement; refused rather than silently ignored.
-const NOT_YET_SUPPORTED: [&str; 1] = ["callbackUrl"];
-
 /// A checked JSON intake request.
 #[derive(Debug)]
 pub struct IntakeRequest {
@@ -168,6 +165,10 @@ pub(crate) fn import_options(
     options.tags_remove = take_labels(body, "tagsRemove", validate::TAG, errors);
     options.group_names = take_labels(body, "groupNames", validate::GROUP, errors);
     options.group_names_exclude = take_labels(body, "groupNamesExclude", validate::GROUP, errors);
+    if let Some(url) = take_str(body, "callbackUrl", errors) {
+        // Its host is resolved and checked by the handler (`callback::check_url`).
+        options.callback_url = Some(url.trim().to_owned());
+    }
     if let Some(key) = take_str(body, "eventKeyForNewContacts", errors) {
         match check_event_key(key) {
             Ok(key) => options.event_key_for_new_contacts = Some(key),
@@ -299,17 +300,6 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, ApiError> {
     }
     let mut options = import_options(&body, "dedupeOn", &mut errors);
     options.all_or_nothing = take_bool(&body, "allOrNothing", false, &mut errors);
-    for name in NOT_YET_SUPPORTED {
-        if body.get(name).is_some_and(|v| !v.is_null()) {
-            errors.push(FieldError::new(
-                format!("/{name}"),
-                "unsupported_option",
-                format!(
-                    "{name} is not supported by this version of the service yet; nothing was stored"
-                ),
-            ));
-        }
-    }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(
             "the request cannot be accepted as it is; see errors",
@@ -467,6 +457,7 @@ pub async fn store(
     // Groups are created on first use, with the import; a dry run creates nothing.
     if !request.options.dry_run {
         crate::store::groups::ensure(&mut tx, tenant_id, &request.options.group_names).await?;
+        crate::store::imports::add_callback(&mut tx, tenant_id, id, &request.options).await?;
     }
 
     let mut batch_no = Vec::with_capacity(chunks.len());

@@ -354,6 +354,9 @@ async fn create_import(
     .bind(&stored)
     .execute(&mut *tx)
     .await?;
+    if !import.dry_run {
+        crate::store::imports::add_callback(&mut tx, tenant_id, id, &import).await?;
+    }
     tx.commit().await?;
     Ok(id)
 }

@@ -49,12 +49,38 @@ pub struct ImportStatus {
     pub purged_at: Option<OffsetDateTime>,
     /// The import was a dry run: its rows have the outcomes they would have; nothing changed.
     pub dry_run: bool,
+    /// The completion callback's delivery, when `callbackUrl` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::api::schema::CallbackState>, required = false)]
+    pub callback: Option<serde_json::Value>,
 }
 
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
     CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
     created_at, started_at, finished_at, options, error, purged_at,
-    coalesce((options->>'dryRun')::boolean, false) AS dry_run";
+    coalesce((options->>'dryRun')::boolean, false) AS dry_run,
+    (SELECT json_build_object('url', c.url, 'state', c.state, 'attempts', c.attempts,
+                              'lastError', c.last_error)
+     FROM import_callbacks c WHERE c.import_id = imports.id) AS callback";
+
+/// Stores the import's completion callback, when it has one (in the intake's transaction).
+pub async fn add_callback(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    options: &crate::import::ImportOptions,
+) -> Result<(), sqlx::Error> {
+    let Some(url) = &options.callback_url else {
+        return Ok(());
+    };
+    sqlx::query("INSERT INTO import_callbacks (import_id, tenant_id, url) VALUES ($1, $2, $3)")
+        .bind(import_id)
+        .bind(tenant_id)
+        .bind(url)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// One import of the tenant.
 pub async fn status(

@@ -91,6 +91,8 @@ pub async fn test_settings() -> Settings {
         relay_tenant_in_flight: 4,
         metrics_listen: None,
         admin_token: None,
+        callback_retry_initial_secs: 5.0,
+        callback_allow_private: false,
         retention_days: 30,
         republish_after_secs: 60,
         shutdown_grace_secs: 10,
