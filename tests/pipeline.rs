@@ -2238,3 +2238,90 @@ async fn private_and_malformed_callback_urls_are_refused() {
     assert_eq!(imports, 0, "nothing was stored");
     app.finish().await;
 }
+
+/// `search` finds a substring of the names, phone or email, in any case; `sort` and `order`
+/// order the pages (ties by id), and the pages add up.
+#[tokio::test]
+async fn contacts_are_searched_sorted_and_paged() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": [
+        {"phone": phone(0), "firstName": "Amina", "lastName": "Zahir", "email": "amina@example.com"},
+        {"phone": phone(1), "firstName": "Youssef", "lastName": "Alami", "email": "y.alami@corp.ma"},
+        {"phone": phone(2), "firstName": "Karim", "lastName": "Benali", "email": "kb@example.com"},
+        {"phone": phone(3), "firstName": "Sara"},
+    ]}))
+    .await;
+    let first_names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["firstName"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    for (query, expected) in [
+        ("search=ala", vec!["Youssef"]),
+        ("search=ALAMI", vec!["Youssef"]),
+        ("search=corp.ma", vec!["Youssef"]),
+        ("search=600000002", vec!["Karim"]),
+        (
+            "search=example.com&sort=firstName&order=asc",
+            vec!["Amina", "Karim"],
+        ),
+        ("search=%25", vec![]),
+        ("search=_", vec![]),
+        (
+            "sort=firstName&order=asc",
+            vec!["Amina", "Karim", "Sara", "Youssef"],
+        ),
+        (
+            "sort=firstName&order=desc",
+            vec!["Youssef", "Sara", "Karim", "Amina"],
+        ),
+        // No last name: last going up, first going down.
+        (
+            "sort=lastName&order=asc",
+            vec!["Youssef", "Karim", "Amina", "Sara"],
+        ),
+        (
+            "sort=lastName&order=desc",
+            vec!["Sara", "Amina", "Karim", "Youssef"],
+        ),
+        (
+            "sort=email&order=asc",
+            vec!["Amina", "Karim", "Youssef", "Sara"],
+        ),
+        (
+            "sort=phone&order=desc",
+            vec!["Sara", "Karim", "Youssef", "Amina"],
+        ),
+        (
+            "sort=createdAt&order=asc",
+            vec!["Amina", "Youssef", "Karim", "Sara"],
+        ),
+    ] {
+        let page = app
+            .get_json(&key, &format!("/api/v1/contacts?{query}"))
+            .await;
+        assert_eq!(first_names(&page), expected, "{query}");
+        assert_eq!(page["meta"]["total"], expected.len(), "{query}");
+    }
+    let second = app
+        .get_json(
+            &key,
+            "/api/v1/contacts?sort=firstName&order=asc&perPage=3&page=2",
+        )
+        .await;
+    assert_eq!(first_names(&second), ["Youssef"]);
+    assert_eq!(second["meta"]["total"], 4);
+    for query in ["sort=age", "order=up", "search="] {
+        let response = app.get(&key, &format!("/api/v1/contacts?{query}")).await;
+        if query == "search=" {
+            assert_eq!(response.status(), 200, "an empty search is no search");
+        } else {
+            assert_eq!(response.status(), 422, "{query}");
+        }
+    }
+    app.finish().await;
+}

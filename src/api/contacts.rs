@@ -3,7 +3,7 @@
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::intake::{self, Accepted, Idempotency};
-use crate::store::contacts::{self, ContactView, Filter, Identifier};
+use crate::store::contacts::{self, ContactView, Filter, Identifier, SortKey};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
 use crate::validate;
@@ -105,6 +105,15 @@ const MAX_PAGE: i64 = 10_000_000;
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Contacts whose names, phone or email contain this, case-insensitive (at most 100
+    /// characters).
+    search: Option<String>,
+    /// Sort key: firstName, lastName, phone, email or createdAt (default).
+    #[param(pattern = "^(firstName|lastName|phone|email|createdAt)?$")]
+    sort: Option<String>,
+    /// asc or desc (default).
+    #[param(pattern = "^(asc|desc)?$")]
+    order: Option<String>,
     /// Exact look-up by phone (any writing with its country code).
     phone: Option<String>,
     /// Exact look-up by email (case and surrounding spaces ignored).
@@ -188,8 +197,39 @@ pub async fn list(
             "perPage is 1 to 1000",
         ));
     }
+    let sort = match q.sort.as_deref() {
+        None | Some("") => SortKey::default(),
+        Some(s) => SortKey::parse(s).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "sort",
+                "invalid_value",
+                format!("sort {s:?} is not one of firstName, lastName, phone, email, createdAt"),
+            ));
+            SortKey::default()
+        }),
+    };
+    let ascending = match q.order.as_deref() {
+        None | Some("") | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => {
+            errors.push(FieldError::new(
+                "order",
+                "invalid_value",
+                format!("order {other:?} is asc or desc"),
+            ));
+            false
+        }
+    };
+    let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 100) {
+        errors.push(FieldError::new(
+            "search",
+            "invalid_value",
+            "search is at most 100 characters",
+        ));
+    }
     if !errors.is_empty() {
-        return Err(ApiError::unprocessable("bad paging parameters", errors));
+        return Err(ApiError::unprocessable("bad query parameters", errors));
     }
     // Both are bounded above, so this cannot overflow.
     let offset = (page - 1) * per_page;
@@ -209,18 +249,38 @@ pub async fn list(
                 exact: Some((*identifier, value)),
                 tag,
                 group,
+                search,
                 include_deleted: q.include_deleted,
             };
-            contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?
+            contacts::page(
+                &state.pool,
+                tenant.id,
+                filter,
+                sort,
+                ascending,
+                offset,
+                per_page,
+            )
+            .await?
         }
         None => {
             let filter = Filter {
                 exact: None,
                 tag,
                 group,
+                search,
                 include_deleted: q.include_deleted,
             };
-            contacts::page(&state.pool, tenant.id, filter, offset, per_page).await?
+            contacts::page(
+                &state.pool,
+                tenant.id,
+                filter,
+                sort,
+                ascending,
+                offset,
+                per_page,
+            )
+            .await?
         }
     };
     Ok(Json(ContactPage {

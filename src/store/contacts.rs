@@ -199,14 +199,72 @@ pub struct Filter<'a> {
     pub tag: Option<&'a str>,
     /// Those in the group of this name.
     pub group: Option<&'a str>,
+    /// Those whose names, phone or email contain this (case-insensitive).
+    pub search: Option<&'a str>,
     pub include_deleted: bool,
 }
 
-/// A page of the tenant's contacts, newest first.
+/// What a page is sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    FirstName,
+    LastName,
+    Phone,
+    Email,
+    #[default]
+    CreatedAt,
+}
+
+impl SortKey {
+    /// Reads the API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "firstName" => Self::FirstName,
+            "lastName" => Self::LastName,
+            "phone" => Self::Phone,
+            "email" => Self::Email,
+            "createdAt" => Self::CreatedAt,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::FirstName => "first_name",
+            Self::LastName => "last_name",
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::CreatedAt => "created_at",
+        }
+    }
+}
+
+/// The text `search` looks in; the same expression as the trigram index (migration 0013).
+const SEARCH_TEXT: &str = "lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' '
+    || coalesce(full_name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))";
+
+/// `%term%` for LIKE, with the term's own `%`, `_` and `\` taken literally.
+fn like_pattern(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 2);
+    out.push('%');
+    for ch in term.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// A page of the tenant's contacts: filtered, sorted by `sort` (ties by id, the same way),
+/// ascending or not; with the number of contacts over every page.
 pub async fn page(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: Filter<'_>,
+    sort: SortKey,
+    ascending: bool,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ContactView>, i64), sqlx::Error> {
@@ -216,17 +274,21 @@ pub async fn page(
     };
     let tag = filter.tag.map(|t| vec![t.to_owned()]);
     let group = filter.group;
+    let search = filter.search.map(like_pattern);
     let include_deleted = filter.include_deleted;
     let filter = format!(
         "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
          AND ($4::text[] IS NULL OR tags @> $4)
          AND ($7::text IS NULL OR EXISTS (
              SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
-             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))"
+             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
+         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)"
     );
+    let column = sort.column();
+    let direction = if ascending { "ASC" } else { "DESC" };
     let rows = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
-         ORDER BY created_at DESC, id DESC OFFSET $5 LIMIT $6"
+         ORDER BY {column} {direction}, id {direction} OFFSET $5 LIMIT $6"
     )))
     .bind(tenant_id)
     .bind(value)
@@ -235,6 +297,7 @@ pub async fn page(
     .bind(offset)
     .bind(limit)
     .bind(group)
+    .bind(&search)
     .fetch_all(pool)
     .await?;
     let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
@@ -247,6 +310,7 @@ pub async fn page(
     .bind(0i64)
     .bind(0i64)
     .bind(group)
+    .bind(&search)
     .fetch_one(pool)
     .await?;
     Ok((rows, total))
