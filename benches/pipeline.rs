@@ -60,7 +60,10 @@ struct Args {
     /// Requests per concurrency level of the latency measurement.
     #[arg(long, default_value_t = 96)]
     latency_requests: usize,
-    /// Phases to skip: ceiling, naive, json, reimport, csv, fairness, latency.
+    /// Requests per kind of query of the contact search measurement.
+    #[arg(long, default_value_t = 100)]
+    search_requests: usize,
+    /// Phases to skip: ceiling, naive, json, reimport, csv, fairness, latency, search.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Keep the databases (named bench_<pid>_<phase>) for inspection.
@@ -188,6 +191,13 @@ async fn main() -> Result<()> {
         .await;
         service.stop().await;
         result?;
+    }
+
+    if !skip("search") {
+        let service = Service::start(&env, "search", args.csv_workers).await?;
+        let result = search_latency(&service, &data, args.search_requests).await;
+        service.stop().await;
+        report.search = result?;
     }
 
     println!("\n{}", report.markdown(args.rows));
@@ -963,6 +973,172 @@ async fn intake_latency(
     Ok(line)
 }
 
+/// Loads the data's CSV into a fresh service (one tenant), then times `GET /api/v1/contacts`
+/// one request at a time, `requests` of each kind with different terms taken from the data,
+/// and prints the plans PostgreSQL chose for a search and a sort.
+async fn search_latency(
+    service: &Service,
+    data: &Dataset,
+    requests: usize,
+) -> Result<Vec<(String, Vec<Duration>)>> {
+    let key = service.tenant("bench").await?;
+    let id = start_csv(service, &key, &data.csv).await?;
+    let status = service.wait_final(&key, &id).await?;
+    let stored = status["created"].as_i64().unwrap_or(0);
+    println!("search: {stored} contacts stored");
+    // The service analyses the tables after a big import by itself, within a second; do it
+    // here as well, so that no measurement runs on stale statistics.
+    let pool = service.db.pool().await?;
+    sqlx::query("ANALYZE contacts").execute(&pool).await?;
+    pool.close().await;
+    let text = |c: &Value, k: &str| c[k].as_str().map(str::to_owned);
+    let step = (data.contacts.len() / requests.max(1)).max(1);
+    let sample: Vec<&Value> = data.contacts.iter().step_by(step).take(requests).collect();
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let pages = (stored / 100).max(1);
+    let mut kinds: Vec<(String, Vec<String>)> = vec![
+        (
+            "search: a last name".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "lastName"))
+                .map(|v| format!("search={}", encode(&v)))
+                .collect(),
+        ),
+        (
+            "search: 6 digits of a phone".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "phone"))
+                .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+                .filter(|d| d.len() >= 9)
+                .map(|d| format!("search={}", &d[d.len() - 7..d.len() - 1]))
+                .collect(),
+        ),
+        (
+            "search: an email".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "email"))
+                .map(|v| format!("search={}", encode(&v.to_lowercase())))
+                .collect(),
+        ),
+        (
+            "exact look-up: ?email=".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "email"))
+                .map(|v| format!("email={}", encode(&v)))
+                .collect(),
+        ),
+    ];
+    for (sort, order) in [
+        ("createdAt", "desc"),
+        ("lastName", "asc"),
+        ("email", "asc"),
+        ("firstName", "desc"),
+    ] {
+        let pages: Vec<String> = (0..requests as i64)
+            .map(|i| {
+                // First pages mostly, some deep ones: page 1, 2, ... and every tenth far in.
+                let page = if i % 10 == 9 {
+                    (i * 37) % pages + 1
+                } else {
+                    i % 5 + 1
+                };
+                format!("sort={sort}&order={order}&page={page}")
+            })
+            .collect();
+        kinds.push((
+            format!("sort={sort}&order={order}, pages 1-5 and deep"),
+            pages,
+        ));
+    }
+    let mut out = Vec::new();
+    for (kind, queries) in kinds {
+        let mut samples = Vec::with_capacity(queries.len());
+        for query in &queries {
+            let started = Instant::now();
+            let response = service
+                .http
+                .get(service.url(&format!("/api/v1/contacts?{query}")))
+                .bearer_auth(&key)
+                .send()
+                .await?;
+            ensure!(
+                response.status().is_success(),
+                "{query}: {}",
+                response.status()
+            );
+            response.bytes().await?;
+            samples.push(started.elapsed());
+        }
+        println!(
+            "{kind}: p50 {} p99 {} ({} requests)",
+            ms(percentile(&samples, 50.0)),
+            ms(percentile(&samples, 99.0)),
+            samples.len()
+        );
+        out.push((kind, samples));
+    }
+    explain_pages(service, sample.first().and_then(|c| text(c, "lastName"))).await?;
+    Ok(out)
+}
+
+/// Prints EXPLAIN ANALYZE of the statements a search and a sorted page run.
+async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<()> {
+    use contact_import::store::contacts::{SortKey, like_pattern, page_sql};
+    let pool = service.db.pool().await?;
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants LIMIT 1")
+        .fetch_one(&pool)
+        .await?;
+    let term = last_name.unwrap_or_else(|| "benali".into());
+    let cases = [
+        (
+            "search",
+            SortKey::CreatedAt,
+            false,
+            Some(like_pattern(&term)),
+            0i64,
+        ),
+        (
+            "sort=lastName&order=asc, page 50",
+            SortKey::LastName,
+            true,
+            None,
+            4900,
+        ),
+    ];
+    for (label, sort, ascending, search, offset) in cases {
+        let (select, _) = page_sql(None, sort, ascending);
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, BUFFERS) {select}"
+        )))
+        .bind(tenant)
+        .bind(None::<String>)
+        .bind(false)
+        .bind(None::<Vec<String>>)
+        .bind(offset)
+        .bind(100i64)
+        .bind(None::<String>)
+        .bind(search)
+        .fetch_all(&pool)
+        .await?;
+        println!("\nplan, {label}:\n{}", plan.join("\n"));
+    }
+    pool.close().await;
+    Ok(())
+}
+
 /// Nearest-rank percentile.
 fn percentile(samples: &[Duration], p: f64) -> Duration {
     if samples.is_empty() {
@@ -984,6 +1160,8 @@ struct Report {
     latency: Vec<Latency>,
     /// Tenant B's seconds behind tenant A's import, and A's rows processed of its total then.
     fairness: Option<(f64, i64, i64)>,
+    /// `GET /api/v1/contacts` latency by kind of query: (kind, samples).
+    search: Vec<(String, Vec<Duration>)>,
 }
 
 impl Report {
@@ -1027,6 +1205,20 @@ impl Report {
                 out,
                 "\nTenant B's 3000 contacts, posted while tenant A's {total}-row CSV import runs: final after {seconds:.2} s (A: {processed} of {total} rows processed by then)."
             );
+        }
+        if !self.search.is_empty() {
+            out.push_str(
+                "\n| GET /api/v1/contacts, 1 client | p50 | p99 | requests |\n| --- | --- | --- | --- |\n",
+            );
+            for (kind, samples) in &self.search {
+                let _ = writeln!(
+                    out,
+                    "| {kind} | {} | {} | {} |",
+                    ms(percentile(samples, 50.0)),
+                    ms(percentile(samples, 99.0)),
+                    samples.len()
+                );
+            }
         }
         if !self.latency.is_empty() {
             out.push_str(

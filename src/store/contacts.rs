@@ -244,7 +244,7 @@ const SEARCH_TEXT: &str = "lower(coalesce(first_name, '') || ' ' || coalesce(las
     || coalesce(full_name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))";
 
 /// `%term%` for LIKE, with the term's own `%`, `_` and `\` taken literally.
-fn like_pattern(term: &str) -> String {
+pub fn like_pattern(term: &str) -> String {
     let mut out = String::with_capacity(term.len() + 2);
     out.push('%');
     for ch in term.to_lowercase().chars() {
@@ -255,6 +255,35 @@ fn like_pattern(term: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// The page's statement and its count's, for an exact look-up on `identifier` (if any) and a
+/// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
+/// $5 offset, $6 limit, $7 group name, $8 search (LIKE pattern); NULL turns a filter off. Public
+/// so that the benchmark can EXPLAIN exactly what is run.
+pub fn page_sql(
+    identifier: Option<Identifier>,
+    sort: SortKey,
+    ascending: bool,
+) -> (String, String) {
+    let column = identifier.map_or("phone", Identifier::column);
+    let filter = format!(
+        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
+         AND ($4::text[] IS NULL OR tags @> $4)
+         AND ($7::text IS NULL OR EXISTS (
+             SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
+             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
+         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)"
+    );
+    let sort = sort.column();
+    let direction = if ascending { "ASC" } else { "DESC" };
+    (
+        format!(
+            "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
+             ORDER BY {sort} {direction}, id {direction} OFFSET $5 LIMIT $6"
+        ),
+        format!("SELECT count(*) FROM contacts WHERE {filter}"),
+    )
 }
 
 /// A page of the tenant's contacts: filtered, sorted by `sort` (ties by id, the same way),
@@ -268,51 +297,38 @@ pub async fn page(
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ContactView>, i64), sqlx::Error> {
-    let (column, value) = match filter.exact {
-        Some((identifier, value)) => (identifier.column(), Some(value)),
-        None => ("phone", None),
-    };
+    let value = filter.exact.map(|(_, value)| value);
     let tag = filter.tag.map(|t| vec![t.to_owned()]);
     let group = filter.group;
     let search = filter.search.map(like_pattern);
     let include_deleted = filter.include_deleted;
-    let filter = format!(
-        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
-         AND ($4::text[] IS NULL OR tags @> $4)
-         AND ($7::text IS NULL OR EXISTS (
-             SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
-             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)"
+    let (select, count) = page_sql(
+        filter.exact.map(|(identifier, _)| identifier),
+        sort,
+        ascending,
     );
-    let column = sort.column();
-    let direction = if ascending { "ASC" } else { "DESC" };
-    let rows = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
-         ORDER BY {column} {direction}, id {direction} OFFSET $5 LIMIT $6"
-    )))
-    .bind(tenant_id)
-    .bind(value)
-    .bind(include_deleted)
-    .bind(&tag)
-    .bind(offset)
-    .bind(limit)
-    .bind(group)
-    .bind(&search)
-    .fetch_all(pool)
-    .await?;
-    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT count(*) FROM contacts WHERE {filter}"
-    )))
-    .bind(tenant_id)
-    .bind(value)
-    .bind(include_deleted)
-    .bind(&tag)
-    .bind(0i64)
-    .bind(0i64)
-    .bind(group)
-    .bind(&search)
-    .fetch_one(pool)
-    .await?;
+    let rows = sqlx::query_as(AssertSqlSafe(select))
+        .bind(tenant_id)
+        .bind(value)
+        .bind(include_deleted)
+        .bind(&tag)
+        .bind(offset)
+        .bind(limit)
+        .bind(group)
+        .bind(&search)
+        .fetch_all(pool)
+        .await?;
+    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(count))
+        .bind(tenant_id)
+        .bind(value)
+        .bind(include_deleted)
+        .bind(&tag)
+        .bind(0i64)
+        .bind(0i64)
+        .bind(group)
+        .bind(&search)
+        .fetch_one(pool)
+        .await?;
     Ok((rows, total))
 }
 
