@@ -120,6 +120,11 @@ pub struct Settings {
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Largest `.xlsx` file `POST /api/v1/imports` takes: a spreadsheet is read whole (CSV is
+    /// streamed, and has only MAX_UPLOAD_BYTES).
+    #[arg(long, env = "MAX_XLSX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_xlsx_bytes: u64,
+
     /// Seconds before the first retry of a completion callback that failed; each retry waits
     /// twice as long (with jitter, at most an hour), for up to 24 hours.
     #[arg(long, env = "CALLBACK_RETRY_INITIAL_SECS", default_value_t = 5.0)]

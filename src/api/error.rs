@@ -101,6 +101,11 @@ impl ApiError {
         )
     }
 
+    /// 413 with its own explanation.
+    pub fn too_large_because(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", detail)
+    }
+
     /// 422: readable, but not acceptable; `errors` says what and where.
     pub fn unprocessable(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
         Self {

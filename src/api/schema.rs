@@ -180,7 +180,8 @@ pub struct CsvImportOptions {
 pub struct CsvUpload {
     /// A JSON object: `CsvImportOptions`.
     pub options: Option<String>,
-    /// UTF-8 CSV, `,` or `;` delimited, with a header row.
+    /// UTF-8 CSV, `,` or `;` delimited, with a header row; or an `.xlsx` workbook (file name
+    /// ending `.xlsx`, or its media type), whose first sheet is imported.
     #[schema(format = Binary, content_media_type = "text/csv")]
     pub file: String,
 }
@@ -358,3 +359,8 @@ pub struct CallbackState {
     /// Why the last attempt failed.
     pub last_error: Option<String>,
 }
+
+/// An `.xlsx` workbook: its first sheet is imported (at most MAX_XLSX_BYTES).
+#[derive(Serialize, ToSchema)]
+#[schema(format = Binary)]
+pub struct XlsxFile(pub String);

@@ -7,6 +7,7 @@ use super::{ApiQuery, AppState};
 use crate::intake::Accepted;
 use crate::intake::csv::{options_from_query, parse_options};
 use crate::intake::upload::{FileSpec, store_csv};
+use crate::intake::xlsx;
 use crate::store::fields;
 use crate::store::tenants::Tenant;
 use axum::Json;
@@ -23,16 +24,17 @@ use tokio::sync::mpsc;
 /// `POST /api/v1/imports`.
 #[utoipa::path(
     post, path = "/api/v1/imports", operation_id = "importCsv", tag = "imports",
-    summary = "Import a CSV file, asynchronously",
-    description = "A multipart upload (an `options` part, then the `file` part) or a raw CSV body with the options as query parameters. Answers 202 once the whole file is stored.",
+    summary = "Import a CSV or .xlsx file, asynchronously",
+    description = "A multipart upload (an `options` part, then the `file` part) or a raw body with the options as query parameters. A CSV file is streamed; an .xlsx file (by its content type or a file name ending .xlsx) is read whole, up to MAX_XLSX_BYTES, and its first sheet imported as CSV would be. Answers 202 once the whole file is stored.",
     request_body(content(
         (crate::api::schema::CsvUpload = "multipart/form-data"),
         (String = "text/csv"),
+        (crate::api::schema::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     )),
     params(crate::api::schema::CsvQuery),
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
-        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (CSV) or MAX_XLSX_BYTES (.xlsx)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad options, mapping or header; `errors` points at each", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -75,8 +77,16 @@ async fn receive(
                 .starts_with("multipart/form-data")
         });
     if !is_multipart {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let spec = spec(&state, &tenant, &options).await?;
         let body = request.into_body().into_data_stream();
+        if xlsx::is_xlsx(content_type.as_deref(), None) {
+            return upload_xlsx(&state, &tenant, spec, body).await;
+        }
         return upload(&state, &tenant, spec, body).await;
     }
     let mut multipart = Multipart::from_request(request, &state)
@@ -107,6 +117,9 @@ async fn receive(
             }
             Some("file") => {
                 let spec = spec(&state, &tenant, &options).await?;
+                if xlsx::is_xlsx(field.content_type(), field.file_name()) {
+                    return upload_xlsx(&state, &tenant, spec, field).await;
+                }
                 return upload(&state, &tenant, spec, field).await;
             }
             _ => {}
@@ -120,6 +133,47 @@ async fn receive(
             "a part named file is required",
         )],
     ))
+}
+
+/// An `.xlsx` file: read whole (up to `MAX_XLSX_BYTES`), its first sheet turned into CSV, and
+/// that imported as a CSV file is.
+async fn upload_xlsx<S, E>(
+    state: &AppState,
+    tenant: &Tenant,
+    spec: FileSpec,
+    body: S,
+) -> Result<(StatusCode, Json<Accepted>), ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: std::fmt::Display,
+{
+    let limit = state.settings.max_xlsx_bytes;
+    let mut body = pin!(body);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::too_large_because(format!(
+                "an .xlsx file is read whole, so it may have at most {limit} bytes (MAX_XLSX_BYTES); nothing was stored. Save the sheet as CSV, which is streamed, for bigger files"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let csv = tokio::task::spawn_blocking(move || xlsx::first_sheet_as_csv(&bytes))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|message| {
+            ApiError::unprocessable(
+                "the spreadsheet cannot be read; nothing was stored",
+                vec![FieldError::new("/file", "invalid_file", message)],
+            )
+        })?;
+    let once =
+        futures_util::stream::once(
+            async move { Ok::<_, std::convert::Infallible>(Bytes::from(csv)) },
+        );
+    upload(state, tenant, spec, once).await
 }
 
 fn options_error(message: &str) -> ApiError {

@@ -5,6 +5,7 @@
 
 pub mod csv;
 pub mod upload;
+pub mod xlsx;
 
 use crate::api::error::{ApiError, FieldError};
 use crate::import::{ImportOptions, Mode, Source};

@@ -93,6 +93,7 @@ pub async fn test_settings() -> Settings {
         admin_token: None,
         callback_retry_initial_secs: 5.0,
         callback_allow_private: false,
+        max_xlsx_bytes: 32 * 1024 * 1024,
         retention_days: 30,
         republish_after_secs: 60,
         shutdown_grace_secs: 10,
