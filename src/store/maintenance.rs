@@ -56,6 +56,9 @@ pub async fn run(
         if let Err(e) = forget_published_events(&pool).await {
             tracing::debug!(error = %e, "published events not cleared this time");
         }
+        if let Err(e) = super::contacts::fold_counts(&pool).await {
+            tracing::debug!(error = %e, "contact counts not folded this time");
+        }
         if let Err(e) = super::groups::fold_counts(&pool).await {
             tracing::debug!(error = %e, "group counts not folded this time");
         }

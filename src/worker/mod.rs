@@ -215,6 +215,14 @@ async fn apply_rows(
         return Ok(counts);
     }
     let counts = write_plan(conn, batch, tenant_id, &plan).await?;
+    let created = plan.inserts.len() as i64;
+    contacts::count_changed(
+        &mut *conn,
+        tenant_id,
+        created + plan.restored.len() as i64,
+        created,
+    )
+    .await?;
     apply_groups(conn, tenant_id, &plan, &options).await?;
     if let Some(key) = &options.event_key_for_new_contacts {
         store::events::record_new_contacts(conn, tenant_id, batch.import_id, key, &plan.created())
