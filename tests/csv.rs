@@ -655,3 +655,105 @@ async fn the_first_sheet_of_an_xlsx_file_is_imported_like_a_csv_file() {
     assert_eq!(before, after);
     app.finish().await;
 }
+
+/// An empty cell leaves the field as it is, unless `emptyCellsClear` is true (then it clears
+/// it, as `null` does in JSON).
+#[tokio::test]
+async fn empty_cells_leave_fields_unless_empty_cells_clear() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let upload = |query: &'static str, csv: String| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let response = app.upload_csv(&key, query, csv).await;
+            let answer: Value = response.json().await.unwrap();
+            let id = answer["asyncSessionId"].as_str().expect("202").to_owned();
+            app.wait_finished(&key, &id).await
+        }
+    };
+    upload(
+        "",
+        format!("phone,first_name,city\n{},Amina,Rabat\n", phone(0)),
+    )
+    .await;
+    let status = upload("", format!("phone,first_name,city\n{},,Fes\n", phone(0))).await;
+    assert_eq!(status["updated"], 1, "{status}");
+    let c = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    assert_eq!(
+        (c["firstName"].as_str(), c["city"].as_str()),
+        (Some("Amina"), Some("Fes"))
+    );
+
+    upload(
+        "?emptyCellsClear=true",
+        format!("phone,first_name,city\n{},,Fes\n", phone(0)),
+    )
+    .await;
+    let c = app.contact_by(&key, "phone=%2B212600000000").await.unwrap();
+    assert!(c["firstName"].is_null(), "{c}");
+    assert_eq!(c["city"], "Fes");
+    app.finish().await;
+}
+
+/// A dry run of a file predicts, row by row, what the real run of the same file then does.
+#[tokio::test]
+async fn a_dry_run_of_a_file_predicts_its_real_run() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.upload_csv(
+        &key,
+        "",
+        format!("phone,first_name\n{},Known\n{},Same\n", phone(1), phone(2)),
+    )
+    .await;
+    let mut csv = String::from("phone,first_name,email\n");
+    for n in 0..1200 {
+        csv.push_str(&format!("{},Row{n},\n", phone(n)));
+    }
+    csv.push_str(&format!(
+        "{},Same,\nnonsense,Bad,\n{},Twin,\n{},Twin,\n,NoPhone,\n",
+        phone(2),
+        phone(5000),
+        phone(5000)
+    ));
+    csv.push_str(&format!("{},Clash,person.1@example.com\n", phone(6000)));
+    // The first upload may still be running: wait for every import to end.
+    let listed = app.get_json(&key, "/api/v1/imports").await;
+    for import in listed["data"].as_array().unwrap() {
+        app.wait_finished(&key, import["asyncSessionId"].as_str().unwrap())
+            .await;
+    }
+    let run = |query: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        let csv = csv.clone();
+        async move {
+            let response = app.upload_csv(&key, query, csv).await;
+            let answer: Value = response.json().await.unwrap();
+            let id = answer["asyncSessionId"].as_str().expect("202").to_owned();
+            let status = app.wait_finished(&key, &id).await;
+            (status, app.all_rows(&key, &id, "").await)
+        }
+    };
+    let (dry, dry_rows) = run("?dryRun=true").await;
+    let (real, real_rows) = run("").await;
+    assert_eq!(dry["dryRun"], true);
+    for counter in ["created", "updated", "skipped", "failed", "processedRows"] {
+        assert_eq!(dry[counter], real[counter], "{counter}: {dry} / {real}");
+    }
+    assert_eq!(dry_rows.len(), real_rows.len());
+    let verdict = |r: &Value| {
+        (
+            r["index"].clone(),
+            r["status"].clone(),
+            r["errors"].clone(),
+            r["warnings"].clone(),
+        )
+    };
+    for (d, r) in dry_rows.iter().zip(&real_rows) {
+        assert_eq!(verdict(d), verdict(r), "dry {d} / real {r}");
+    }
+    assert!(real["failed"].as_i64() >= Some(4), "{real}");
+    app.finish().await;
+}
