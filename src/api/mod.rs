@@ -97,7 +97,34 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(answer_panics))
         .with_state(state)
+}
+
+/// A handler that panics (a bug) answers a logged 500 problem instead of dropping the
+/// connection without an answer; the process goes on serving.
+async fn answer_panics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::FutureExt;
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%method, %path, panic = %message, "a request handler panicked");
+            ApiError::internal().into_response()
+        }
+    }
 }
 
 /// `Query<T>` whose rejection is a 400 problem naming the bad parameter.
@@ -117,4 +144,38 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 /// A path id that is not a UUID names nothing: 404, as for an id that does not exist.
 pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no {what} {raw:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_and_the_server_goes_on() {
+        let app = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { "fine" }))
+            .layer(axum::middleware::from_fn(answer_panics));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{addr}/boom"))
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let fine = reqwest::get(format!("http://{addr}/fine"))
+            .await
+            .expect("up");
+        assert_eq!(fine.status(), 200);
+    }
 }
