@@ -279,21 +279,7 @@ async fn multipart_uploads_carry_their_options_and_formulas_are_escaped() {
          --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\nContent-Type: text/csv\r\n\r\n\
          Mail,Who,Tel\r\nA@Example.com,=HYPERLINK(\"http://evil\"),+212612345678\r\nbad-email,Bob,\r\n\r\n--{boundary}--\r\n"
     );
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(&key)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(status, 202, "{answer}");
+    let answer = app.upload_multipart(&key, boundary, body, 202).await;
     let id = answer["asyncSessionId"].as_str().unwrap().to_owned();
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(
@@ -602,19 +588,7 @@ async fn the_first_sheet_of_an_xlsx_file_is_imported_like_a_csv_file() {
     .into_bytes();
     body.extend_from_slice(workbook);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(&key)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = response.json().await.unwrap();
+    let answer = app.upload_multipart(&key, boundary, body, 202).await;
     let id = answer["asyncSessionId"].as_str().expect("202").to_owned();
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(

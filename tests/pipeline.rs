@@ -1895,23 +1895,16 @@ async fn group_members_and_counts_follow_imports_deletes_and_restores() {
 
 /// Waits until every stored event is confirmed by the broker; returns how many are stored.
 async fn events_published(app: &TestApp) -> i64 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    common::eventually("every stored event published", || async {
         let (waiting, total): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM event_outbox",
         )
         .fetch_one(&app.pool)
         .await
         .unwrap();
-        if waiting == 0 {
-            return total;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{waiting} events never published"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        (waiting == 0).then_some(total)
+    })
+    .await
 }
 
 /// `eventKeyForNewContacts`: exactly one persistent message per created contact on
@@ -2100,18 +2093,11 @@ async fn callback_receiver(
 
 /// Polls the import until its callback is in `state`; returns the status.
 async fn callback_in_state(app: &TestApp, key: &str, id: &str, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    common::eventually(&format!("the callback {state}"), || async {
         let status = app.get_json(key, &format!("/api/v1/imports/{id}")).await;
-        if status["callback"]["state"] == state {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the callback never reached {state}: {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        (status["callback"]["state"] == state).then_some(status)
+    })
+    .await
 }
 
 /// `callbackUrl`: once final, the status is POSTed, signed with the tenant's secret; a receiver

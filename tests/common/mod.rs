@@ -230,6 +230,33 @@ impl TestApp {
         }
     }
 
+    /// A multipart body (already encoded, with this boundary) to `POST /api/v1/imports`;
+    /// returns the answer's JSON after checking its status.
+    pub async fn upload_multipart(
+        &self,
+        key: &str,
+        boundary: &str,
+        body: impl Into<reqwest::Body>,
+        expected: u16,
+    ) -> Value {
+        let response = self
+            .client
+            .post(self.url("/api/v1/imports"))
+            .bearer_auth(key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("POST /api/v1/imports");
+        let status = response.status();
+        let answer: Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, expected, "{answer}");
+        answer
+    }
+
     /// Imports and waits; returns the final status.
     pub async fn import_and_wait(&self, key: &str, body: &Value) -> Value {
         let id = self.import(key, body).await;
@@ -294,4 +321,23 @@ pub fn contacts(from: usize, count: usize) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// Polls `check` every 50 ms until it gives a value (bounded: 30 s, then fails naming `what`).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
