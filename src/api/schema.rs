@@ -105,9 +105,20 @@ pub struct ContactsRequest {
     pub contacts: Vec<ContactInput>,
     /// Default `phone`.
     pub dedupe_on: Option<DedupeOn>,
+    /// If any row fails, apply none: the others end `skipped` with the warning `not_applied`
+    /// and the import ends `failed`.
+    pub all_or_nothing: Option<bool>,
+    #[serde(flatten)]
+    pub options: ImportRequestOptions,
+}
+
+/// The options both intakes take (JSON members, or CSV options).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequestOptions {
     /// Default `upsert`.
     pub mode: Option<ImportMode>,
-    /// Default true; false only fills empty fields.
+    /// Default true; false only fills empty fields and only adds tags and groups.
     pub overwrite: Option<bool>,
     /// ISO 3166-1 alpha-2 region for phones written without a country code.
     #[schema(examples("MA"))]
@@ -117,9 +128,6 @@ pub struct ContactsRequest {
     /// Give every row the outcome it would get (counters and row results included) and change
     /// nothing else.
     pub dry_run: Option<bool>,
-    /// If any row fails, apply none: the others end `skipped` with the warning `not_applied`
-    /// and the import ends `failed`.
-    pub all_or_nothing: Option<bool>,
     /// Added to every applied contact (at most 100; 1 to 64 characters each).
     pub tags: Option<Vec<String>>,
     /// Removed from every applied contact.
@@ -138,41 +146,22 @@ pub struct ContactsRequest {
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
-/// `text/csv` upload).
+/// upload).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CsvImportOptions {
     /// Like `dedupeOn`; default `phone`.
     pub identifier: Option<DedupeOn>,
-    pub mode: Option<ImportMode>,
-    pub overwrite: Option<bool>,
-    pub default_region: Option<String>,
-    pub restore_deleted: Option<bool>,
     /// `{"CSV column": "field"}`; `customAttributes.NAME` for a custom field; `null` skips the
     /// column. Without it, headers that name a field map to it.
     pub mapping: Option<BTreeMap<String, Option<String>>>,
     /// An empty cell clears the field instead of leaving it as it is.
     pub empty_cells_clear: Option<bool>,
-    /// Give every row the outcome it would get and change nothing else.
-    pub dry_run: Option<bool>,
-    /// Added to every applied contact.
-    pub tags: Option<Vec<String>>,
-    /// Removed from every applied contact.
-    pub tags_remove: Option<Vec<String>>,
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub import_tag: Option<bool>,
-    /// Every applied contact joins these groups (created on first use).
-    pub group_names: Option<Vec<String>>,
-    /// Every applied contact leaves these groups.
-    pub group_names_exclude: Option<Vec<String>>,
-    /// One persistent message per created contact on the topic exchange `{prefix}.events`,
-    /// with this routing key.
-    pub event_key_for_new_contacts: Option<String>,
-    /// POSTed the final status, signed (`X-Signature: sha256=<hex HMAC-SHA256>`); http(s), to a
-    /// public address.
-    #[schema(format = "uri")]
-    pub callback_url: Option<String>,
+    #[serde(flatten)]
+    pub options: ImportRequestOptions,
 }
 
 /// A multipart CSV upload: the `options` part (JSON), then the `file` part.
