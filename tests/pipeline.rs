@@ -1227,6 +1227,8 @@ async fn metrics_and_queue_depths_match_the_imports() {
     );
     assert_eq!(value(r#"contact_import_imports{status="queued"}"#), 0.0);
     assert_eq!(value("contact_import_outbox_pending"), 0.0);
+    assert_eq!(value("contact_import_events_pending"), 0.0);
+    assert_eq!(value(r#"contact_import_callbacks{status="pending"}"#), 0.0);
     assert!(value("contact_import_batch_duration_seconds_count") >= 1.0);
     let batches = format!("{}.batches", app.settings.queue_prefix);
     assert_eq!(

@@ -82,6 +82,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     )
     .fetch_one(&state.pool)
     .await?;
+    let (events_pending, callbacks): (i64, Vec<(String, i64)>) = (
+        sqlx::query_scalar("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
+            .fetch_one(&state.pool)
+            .await?,
+        sqlx::query_as("SELECT state, count(*) FROM import_callbacks GROUP BY state")
+            .fetch_all(&state.pool)
+            .await?,
+    );
 
     let mut registry = Registry::default();
     let messages = Family::<QueueLabel, Gauge>::default();
@@ -133,6 +141,30 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "contact_import_outbox_pending",
         "Batches stored but not yet confirmed by the broker (waiting in the outbox, or held while their CSV file uploads)",
         pending,
+    );
+    let events = Gauge::<i64>::default();
+    events.set(events_pending);
+    registry.register(
+        "contact_import_events_pending",
+        "New-contact events stored but not yet confirmed by the broker",
+        events,
+    );
+    let callback_states = Family::<StatusLabel, Gauge>::default();
+    for state in ["pending", "delivered", "failed"] {
+        let n = callbacks
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        callback_states
+            .get_or_create(&StatusLabel {
+                status: state.into(),
+            })
+            .set(n);
+    }
+    registry.register(
+        "contact_import_callbacks",
+        "Completion callbacks by delivery state (pending: not yet delivered, retries included; failed: given up after 24 hours)",
+        callback_states,
     );
     let imports = Family::<StatusLabel, Gauge>::default();
     for status in STATUSES {
