@@ -455,11 +455,7 @@ pub async fn store(
         tx.rollback().await?;
         return replay(pool, tenant_id, idempotency).await;
     }
-    // Groups are created on first use, with the import; a dry run creates nothing.
-    if !request.options.dry_run {
-        crate::store::groups::ensure(&mut tx, tenant_id, &request.options.group_names).await?;
-        crate::store::imports::add_callback(&mut tx, tenant_id, id, &request.options).await?;
-    }
+    crate::store::imports::prepare(&mut tx, tenant_id, id, &request.options).await?;
 
     let mut batch_no = Vec::with_capacity(chunks.len());
     let mut first_row = Vec::with_capacity(chunks.len());

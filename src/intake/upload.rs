@@ -341,9 +341,6 @@ async fn create_import(
     }
     let stored = serde_json::to_value(&import).map_err(|_| ApiError::internal())?;
     let mut tx = pool.begin().await?;
-    if !import.dry_run {
-        crate::store::groups::ensure(&mut tx, tenant_id, &import.group_names).await?;
-    }
     sqlx::query(
         "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
          VALUES ($1, $2, $3, 'queued', $4, 0, 0)",
@@ -354,9 +351,7 @@ async fn create_import(
     .bind(&stored)
     .execute(&mut *tx)
     .await?;
-    if !import.dry_run {
-        crate::store::imports::add_callback(&mut tx, tenant_id, id, &import).await?;
-    }
+    crate::store::imports::prepare(&mut tx, tenant_id, id, &import).await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -63,13 +63,19 @@ const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, cr
                               'lastError', c.last_error)
      FROM import_callbacks c WHERE c.import_id = imports.id) AS callback";
 
-/// Stores the import's completion callback, when it has one (in the intake's transaction).
-pub async fn add_callback(
+/// What storing an import does besides its rows, in the intake's transaction (after the
+/// import's own row): the groups it names are created on first use, and its completion
+/// callback is stored. A dry run does neither.
+pub async fn prepare(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     import_id: Uuid,
     options: &crate::import::ImportOptions,
 ) -> Result<(), sqlx::Error> {
+    if options.dry_run {
+        return Ok(());
+    }
+    super::groups::ensure(&mut *conn, tenant_id, &options.group_names).await?;
     let Some(url) = &options.callback_url else {
         return Ok(());
     };

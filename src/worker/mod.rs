@@ -215,45 +215,41 @@ async fn apply_rows(
         return Ok(counts);
     }
     let counts = write_plan(conn, batch, tenant_id, &plan).await?;
-    let created = plan.inserts.len() as i64;
-    contacts::count_changed(
-        &mut *conn,
-        tenant_id,
-        created + plan.restored.len() as i64,
-        created,
-    )
-    .await?;
-    apply_groups(conn, tenant_id, &plan, &options).await?;
-    if let Some(key) = &options.event_key_for_new_contacts {
-        store::events::record_new_contacts(conn, tenant_id, batch.import_id, key, &plan.created())
-            .await?;
-    }
+    after_apply(conn, batch.import_id, tenant_id, &plan, &options).await?;
     Ok(counts)
 }
 
-/// Group memberships of an applied batch, with their member-count deltas: contacts restored
-/// count again in the groups they were in; then every applied contact joins `groupNames` and
-/// leaves `groupNamesExclude`.
-async fn apply_groups(
+/// What an applied batch does besides its contacts and results, in its transaction: the
+/// tenant's contact counts; group memberships and their counts (restored contacts count again
+/// in the groups they were in, then every applied contact joins `groupNames` and leaves
+/// `groupNamesExclude`); one event per created contact.
+async fn after_apply(
     conn: &mut PgConnection,
+    import_id: Uuid,
     tenant_id: Uuid,
     plan: &Plan,
     options: &ImportOptions,
 ) -> Result<(), sqlx::Error> {
     use crate::store::groups;
+    let created = plan.created();
+    let (created_n, restored_n) = (created.len() as i64, plan.restored.len() as i64);
+    contacts::count_changed(&mut *conn, tenant_id, created_n + restored_n, created_n).await?;
     groups::members_changed_state(&mut *conn, tenant_id, &plan.restored, 1).await?;
-    if options.group_names.is_empty() && options.group_names_exclude.is_empty() {
-        return Ok(());
+    if !options.group_names.is_empty() || !options.group_names_exclude.is_empty() {
+        let applied = plan.applied();
+        groups::add_members(&mut *conn, tenant_id, &options.group_names, &applied).await?;
+        groups::remove_members(
+            &mut *conn,
+            tenant_id,
+            &options.group_names_exclude,
+            &applied,
+        )
+        .await?;
     }
-    let applied = plan.applied();
-    groups::add_members(&mut *conn, tenant_id, &options.group_names, &applied).await?;
-    groups::remove_members(
-        &mut *conn,
-        tenant_id,
-        &options.group_names_exclude,
-        &applied,
-    )
-    .await
+    if let Some(key) = &options.event_key_for_new_contacts {
+        store::events::record_new_contacts(conn, tenant_id, import_id, key, &created).await?;
+    }
+    Ok(())
 }
 
 /// Parses a batch's stored rows and validates each one.
