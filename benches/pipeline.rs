@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Parser;
 use contact_import::broker::Topology;
 use contact_import::store;
-use contact_import::validate::{self, DedupeOn, FieldKind, Patch, Rules, ValidContact};
+use contact_import::validate::{self, FieldKind, Identifier, Patch, Rules, ValidContact};
 use serde_json::Value;
 use sqlx::{Connection, PgPool};
 use std::collections::{HashMap, HashSet};
@@ -281,7 +281,7 @@ impl Dataset {
     fn valid_unique_rows(&self) -> Result<Vec<ValidContact>> {
         let fields = bench_fields()?;
         let rules = Rules {
-            dedupe_on: DedupeOn::Phone,
+            dedupe_on: Identifier::Phone,
             default_region: None,
             fields: &fields,
             today: time::OffsetDateTime::now_utc().date(),

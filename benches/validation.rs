@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 
 use contact_import::validate::{
-    DedupeOn, FieldKind, Rules, ValidContact, dedupe_key, identifying_part, normalize_phone,
+    FieldKind, Identifier, Rules, ValidContact, dedupe_key, identifying_part, normalize_phone,
     validate_contact,
 };
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -54,7 +54,7 @@ fn main() {
     let regions = Regions::new(DEFAULT_REGION);
     let fields = tenant_fields();
     let rules = Rules {
-        dedupe_on: DedupeOn::Phone,
+        dedupe_on: Identifier::Phone,
         default_region: DEFAULT_REGION,
         fields: &fields,
         today: time::macros::date!(2026 - 11 - 23),

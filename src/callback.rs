@@ -2,21 +2,21 @@
 //! the URL, signed with `X-Signature: sha256=<hex HMAC-SHA256 of the body>` under the tenant's
 //! signing secret. Any 2xx is delivery; anything else, or no answer in 10 s, is retried with
 //! exponential back-off and jitter for up to 24 hours. Deliveries run in a task of the API
-//! processes, never in a worker.
+//! processes (`tasks::callbacks`), never in a worker; this module holds the rules: which URLs
+//! may be called, the signature, the back-off, and one attempt.
 //!
 //! A tenant must not reach the service's own network through it: a URL whose host resolves to
 //! a loopback, private, link-local (or otherwise non-public) address is refused at intake and
 //! again at each delivery, and the request goes to the very address that was checked (no
 //! second resolution for DNS rebinding to slip through; redirects are not followed).
 
+use crate::store::callbacks::Due;
 use crate::store::imports;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::PgPool;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::sync::watch;
-use uuid::Uuid;
 
 /// How long a receiver gets to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,8 +24,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Callbacks delivered at once by one process.
-const CONCURRENCY: i64 = 16;
 
 /// True for an address a callback must not reach: loopback, private, link-local, unspecified,
 /// shared (CGNAT), multicast and broadcast, and their IPv4-mapped IPv6 forms.
@@ -123,127 +121,8 @@ pub fn backoff(initial: Duration, attempts: u32, jitter: f64) -> Duration {
     Duration::from_secs_f64(base * (0.5 + jitter.clamp(0.0, 1.0)))
 }
 
-/// A callback that is due.
-#[derive(sqlx::FromRow)]
-struct Due {
-    import_id: Uuid,
-    tenant_id: Uuid,
-    url: String,
-    attempts: i32,
-    secret: String,
-    /// Seconds since the import finished.
-    age_secs: f64,
-}
-
-/// Delivers due callbacks until `shutdown`, checking every `every`.
-pub async fn run(
-    pool: PgPool,
-    every: Duration,
-    retry_initial: Duration,
-    allow_private: bool,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut running = tokio::task::JoinSet::new();
-    while !*shutdown.borrow() {
-        while running.try_join_next().is_some() {}
-        let room = CONCURRENCY - running.len() as i64;
-        if room > 0 {
-            match claim(&pool, room).await {
-                Ok(due) => {
-                    for callback in due {
-                        running.spawn(deliver(
-                            pool.clone(),
-                            callback,
-                            retry_initial,
-                            allow_private,
-                        ));
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "callbacks not checked this time"),
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-    // Deliveries under way finish (each is bounded by TIMEOUT); the rest wait for a restart.
-    while running.join_next().await.is_some() {}
-}
-
-/// Claims up to `limit` due callbacks of final imports: leases them for a minute.
-async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Due>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH due AS (
-             SELECT c.import_id FROM import_callbacks c
-             JOIN imports i ON i.id = c.import_id AND i.tenant_id = c.tenant_id
-             WHERE c.state = 'pending' AND c.next_attempt_at <= now() AND i.finished_at IS NOT NULL
-               AND i.status IN ('completed', 'completedWithErrors', 'failed', 'cancelled')
-             ORDER BY c.next_attempt_at LIMIT $1 FOR UPDATE OF c SKIP LOCKED)
-         UPDATE import_callbacks c SET next_attempt_at = now() + interval '1 minute'
-         FROM due, imports i, tenants t
-         WHERE c.import_id = due.import_id AND i.id = c.import_id AND t.id = c.tenant_id
-         RETURNING c.import_id, c.tenant_id, c.url, c.attempts, t.signing_secret AS secret,
-                   extract(epoch FROM now() - i.finished_at)::float8 AS age_secs",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// One attempt, and its outcome recorded.
-async fn deliver(pool: PgPool, due: Due, retry_initial: Duration, allow_private: bool) {
-    let attempt = attempt(&pool, &due, allow_private).await;
-    let attempts = due.attempts + 1;
-    let result = match attempt {
-        Ok(()) => {
-            tracing::info!(import_id = %due.import_id, tenant_id = %due.tenant_id, attempts, "callback delivered");
-            sqlx::query(
-                "UPDATE import_callbacks SET state = 'delivered', attempts = $3, delivered_at = now()
-                 WHERE import_id = $1 AND tenant_id = $2",
-            )
-            .bind(due.import_id)
-            .bind(due.tenant_id)
-            .bind(attempts)
-            .execute(&pool)
-            .await
-        }
-        Err(error) => {
-            let wait = backoff(retry_initial, attempts as u32, rand_unit());
-            let give_up = due.age_secs + wait.as_secs_f64() > GIVE_UP_AFTER.as_secs_f64();
-            tracing::warn!(import_id = %due.import_id, tenant_id = %due.tenant_id, attempts, error = %error, give_up, "callback not delivered");
-            sqlx::query(
-                "UPDATE import_callbacks SET attempts = $3, last_error = $4,
-                     state = CASE WHEN $5 THEN 'failed' ELSE 'pending' END,
-                     next_attempt_at = now() + make_interval(secs => $6)
-                 WHERE import_id = $1 AND tenant_id = $2",
-            )
-            .bind(due.import_id)
-            .bind(due.tenant_id)
-            .bind(attempts)
-            .bind(&error)
-            .bind(give_up)
-            .bind(wait.as_secs_f64())
-            .execute(&pool)
-            .await
-        }
-    };
-    if let Err(e) = result {
-        tracing::warn!(import_id = %due.import_id, error = %e, "callback outcome not recorded; it will be tried again");
-    }
-}
-
-/// A uniform number in [0, 1), for jitter.
-fn rand_unit() -> f64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// POSTs the import's status; `Err` says why it did not count as delivered.
-async fn attempt(pool: &PgPool, due: &Due, allow_private: bool) -> Result<(), String> {
+pub async fn attempt(pool: &PgPool, due: &Due, allow_private: bool) -> Result<(), String> {
     let status = imports::status(pool, due.tenant_id, due.import_id)
         .await
         .map_err(|e| format!("the status could not be read: {e}"))?

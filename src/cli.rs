@@ -3,7 +3,7 @@
 
 use crate::settings::Settings;
 use crate::startup::{self, Roles};
-use crate::worker::dead;
+use crate::store::batches;
 use crate::{store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -145,7 +145,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<()> {
             settings,
         } => {
             let pool = open(&settings).await?;
-            let dead = dead::list(&pool, import_id).await?;
+            let dead = batches::list_dead(&pool, import_id).await?;
             for batch in &dead {
                 println!("{}", serde_json::to_string(batch)?);
             }
@@ -158,7 +158,7 @@ async fn dlq(command: DlqCommand) -> anyhow::Result<()> {
             settings,
         } => {
             let pool = open(&settings).await?;
-            let replayed = dead::replay(&pool, import_id).await?;
+            let replayed = batches::replay_dead(&pool, import_id).await?;
             println!(
                 "{replayed} dead batch(es) put back in the outbox; a running relay publishes them"
             );

@@ -1,19 +1,18 @@
-//! The import as a domain object: its options and its states. The state machine's
-//! transitions happen in SQL (intake creates `queued`; the worker moves it to
-//! `processing` and, with its last batch, to `completed` or `completedWithErrors`).
+//! What an import asks for: its mode and options, as both intakes read them, stored with the
+//! import and read back by every batch. Its states are `store::states`.
 
-use crate::validate::DedupeOn;
+use crate::validate::Identifier;
 use serde::{Deserialize, Serialize};
 
 /// How rows are matched to stored contacts and what happens on a match.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Mode {
     /// Update a match, create otherwise.
     Upsert,
-    /// Create new contacts; a match is skipped.
+    /// Create new contacts; a match ends `skipped` (`already_exists`).
     InsertOnly,
-    /// Update matches; a row with no match is skipped.
+    /// Update matches; a row with no match ends `skipped` (`not_found`).
     UpdateOnly,
     /// Never match: every row creates a contact.
     CreateAll,
@@ -32,29 +31,11 @@ impl Mode {
     }
 }
 
-/// Where an import came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Source {
-    Api,
-    Csv,
-}
-
-impl Source {
-    /// The stored and API name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Api => "api",
-            Self::Csv => "csv",
-        }
-    }
-}
-
 /// The options an import's rows are applied with, stored with the import.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportOptions {
-    pub dedupe_on: DedupeOn,
+    pub dedupe_on: Identifier,
     pub mode: Mode,
     pub overwrite: bool,
     pub default_region: Option<String>,
@@ -88,7 +69,7 @@ pub struct ImportOptions {
 impl Default for ImportOptions {
     fn default() -> Self {
         Self {
-            dedupe_on: DedupeOn::Phone,
+            dedupe_on: Identifier::Phone,
             mode: Mode::Upsert,
             overwrite: true,
             default_region: None,
@@ -101,39 +82,6 @@ impl Default for ImportOptions {
             group_names_exclude: Vec::new(),
             event_key_for_new_contacts: None,
             callback_url: None,
-        }
-    }
-}
-
-/// A row's final outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RowStatus {
-    Created,
-    Updated,
-    Skipped,
-    Failed,
-}
-
-impl RowStatus {
-    /// The stored and API name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Updated => "updated",
-            Self::Skipped => "skipped",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored and API name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "created" => Some(Self::Created),
-            "updated" => Some(Self::Updated),
-            "skipped" => Some(Self::Skipped),
-            "failed" => Some(Self::Failed),
-            _ => None,
         }
     }
 }

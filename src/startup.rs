@@ -3,12 +3,12 @@
 //! the real service in-process on a fresh database, queue prefix and port.
 
 use crate::api::{self, AppState};
-use crate::broker::consumer::Workers;
-use crate::broker::dead_letters::DeadLetters;
-use crate::broker::relay::Relay;
 use crate::broker::{BrokerHealth, Topology};
 use crate::settings::Settings;
 use crate::store;
+use crate::tasks::consumer::Workers;
+use crate::tasks::dead_letters::DeadLetters;
+use crate::tasks::relay::Relay;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,7 +103,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
         // Every second: a first import grows `contacts` from nothing, and until its first
         // analysis each batch's look-up is a sequential scan (measured: a third of a 200k-row
         // run's database time when this was 5 s).
-        tasks.spawn(store::maintenance::run(
+        tasks.spawn(crate::tasks::maintenance::run(
             pool.clone(),
             Duration::from_secs(1),
             Duration::from_secs(u64::from(settings.retention_days) * 86_400),
@@ -111,7 +111,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
         ));
         // Completion callbacks: delivered from a task of their own, so a slow receiver holds
         // no worker.
-        tasks.spawn(crate::callback::run(
+        tasks.spawn(crate::tasks::callbacks::run(
             pool.clone(),
             Duration::from_millis(250),
             Duration::from_secs_f64(settings.callback_retry_initial_secs.clamp(0.01, 3600.0)),
@@ -160,7 +160,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
                 .with_context(|| format!("cannot listen on {listen} for metrics"))?;
             let mut stop = shutdown_rx;
             tasks.spawn(async move {
-                let serve = axum::serve(listener, api::ops::worker_router())
+                let serve = axum::serve(listener, api::metrics::worker_router())
                     .with_graceful_shutdown(async move {
                         let _ = stop.wait_for(|s| *s).await;
                     });

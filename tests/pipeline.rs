@@ -1009,7 +1009,7 @@ async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrive
         "{}",
         failed[0]
     );
-    let dead = contact_import::worker::dead::list(&app.pool, None)
+    let dead = contact_import::store::batches::list_dead(&app.pool, None)
         .await
         .unwrap();
     assert_eq!(dead.len(), 1);
@@ -1022,7 +1022,7 @@ async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrive
         .await
         .unwrap();
     assert_eq!(
-        contact_import::worker::dead::replay(&app.pool, None)
+        contact_import::store::batches::replay_dead(&app.pool, None)
             .await
             .unwrap(),
         1
@@ -1036,7 +1036,7 @@ async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrive
     assert_counters_add_up(&status);
     assert_eq!(app.all_rows(&key, &id, "").await.len(), 4);
     assert!(
-        contact_import::worker::dead::list(&app.pool, None)
+        contact_import::store::batches::list_dead(&app.pool, None)
             .await
             .unwrap()
             .is_empty()
@@ -1085,7 +1085,7 @@ async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes()
 
     // Replayed with workers running, the same batch is applied; the stale message already in
     // the queue finds it done and changes nothing.
-    contact_import::worker::dead::replay(&app.pool, Some(batch.import_id))
+    contact_import::store::batches::replay_dead(&app.pool, Some(batch.import_id))
         .await
         .unwrap();
     let workers = start_workers(&app).await;

@@ -3,10 +3,10 @@
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::intake::{self, Accepted, Idempotency};
-use crate::store::contacts::{self, ContactView, Filter, Identifier, SortKey};
+use crate::store::contacts::{self, ContactView, Filter, SortKey};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
-use crate::validate;
+use crate::validate::{self, Identifier};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -66,7 +66,7 @@ pub async fn intake(
         let parts = request.identifying_parts();
         intake::check_attribute_names(&parts, &known)?;
         let duplicates = intake::find_duplicates(&parts, &request.options);
-        Ok::<_, ApiError>((request, duplicates))
+        Ok::<_, intake::IntakeError>((request, duplicates))
     })
     .await
     .map_err(|_| ApiError::internal())??;

@@ -1,31 +1,11 @@
 //! One error type for the HTTP boundary, answered as RFC 9457 `application/problem+json`
 //! with `errors[]` items that point (JSON pointer) at what was wrong.
 
+pub use crate::intake::FieldError;
+use crate::intake::IntakeError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-/// One thing wrong with a request, and where.
-#[derive(Debug, Serialize, Clone, PartialEq, utoipa::ToSchema)]
-pub struct FieldError {
-    /// Where: a JSON pointer into the body (`/contacts/3`), or the name of a query parameter.
-    pub pointer: String,
-    /// What, for programs: `invalid_value`, `too_many_contacts`, `unknown_field`, ...
-    pub code: String,
-    /// What, for people.
-    pub message: String,
-}
-
-impl FieldError {
-    /// An item of `errors`.
-    pub fn new(pointer: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
 
 /// An error answer.
 #[derive(Debug)]
@@ -182,6 +162,19 @@ impl From<sqlx::Error> for ApiError {
         } else {
             tracing::error!(error = %e, "database error");
             Self::internal()
+        }
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Malformed(detail) => Self::bad_request(detail),
+            IntakeError::Invalid { detail, errors } => Self::unprocessable(detail, errors),
+            IntakeError::TooLarge(detail) => Self::too_large_because(detail),
+            IntakeError::BacklogFull(detail) => Self::backlog_full(detail),
+            IntakeError::KeyInUse(detail) => Self::unavailable(detail),
+            IntakeError::Database(e) => Self::from(e),
         }
     }
 }

@@ -26,12 +26,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let database = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let database =
+        tokio::time::timeout(Duration::from_secs(2), crate::store::ops::ping(&state.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
     let broker = state.broker.is_up();
     let status = if database && broker {
         StatusCode::OK

@@ -2,8 +2,9 @@
 
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
-use crate::import::RowStatus;
-use crate::store::imports::{self, ImportStatus, RowResultView};
+use crate::store::RowStatus;
+use crate::store::imports::{self, Cancelled, ImportStatus};
+use crate::store::row_results::{self, RowResultView};
 use crate::store::tenants::Tenant;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -99,7 +100,7 @@ pub async fn list(
 #[into_params(parameter_in = Query)]
 pub struct RowsQuery {
     /// Only rows of this outcome.
-    #[param(value_type = Option<crate::api::schema::RowOutcome>)]
+    #[param(value_type = Option<RowStatus>)]
     status: Option<String>,
     /// Rows after this index (the previous page's `nextAfter`).
     after: Option<i32>,
@@ -130,7 +131,7 @@ pub async fn rows(
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => match RowStatus::parse(s) {
-            Some(status) => Some(status.as_str()),
+            Some(status) => Some(status),
             None => {
                 errors.push(FieldError::new(
                     "status",
@@ -156,7 +157,7 @@ pub async fn rows(
         None => return Err(ApiError::not_found(format!("no import {id}"))),
         Some(import) => purged_check(&import)?,
     }
-    let rows = imports::rows(&state.pool, tenant.id, id, status, q.after, limit).await?;
+    let rows = row_results::page(&state.pool, tenant.id, id, status, q.after, limit).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.index))
         .flatten();
@@ -181,9 +182,8 @@ pub async fn cancel(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<ImportStatus>, ApiError> {
-    use crate::worker::progress::{self, Cancelled};
     let id = parse_id(&id, "import")?;
-    match progress::cancel(&state.pool, tenant.id, id).await? {
+    match imports::cancel(&state.pool, tenant.id, id).await? {
         Cancelled::NotFound => return Err(ApiError::not_found(format!("no import {id}"))),
         Cancelled::AlreadyFinal => {
             return Err(ApiError::conflict(format!(

@@ -1,6 +1,7 @@
 //! The HTTP API (`../shared/API.md`): routes, the shared state, and the extractors that turn
 //! bad paths and queries into problem+json answers.
 
+pub mod admin;
 pub mod auth;
 pub mod contacts;
 pub mod error;
@@ -8,8 +9,8 @@ pub mod fields;
 pub mod groups;
 pub mod health;
 pub mod imports;
+pub mod metrics;
 pub mod openapi;
-pub mod ops;
 pub mod results;
 pub mod schema;
 pub mod uploads;
@@ -52,11 +53,11 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(ops::metrics))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
-        .routes(routes!(ops::queues))
-        .routes(routes!(ops::overview))
-        .routes(routes!(ops::page))
+        .routes(routes!(metrics::queues))
+        .routes(routes!(admin::overview))
+        .routes(routes!(admin::page))
         .routes(routes!(contacts::intake, contacts::list))
         .routes(routes!(contacts::get_one, contacts::delete_one))
         .routes(routes!(contacts::restore))

@@ -5,8 +5,9 @@
 use super::error::{ApiError, Problem};
 use super::{AppState, parse_id};
 use crate::intake::csv::FIELDS;
-use crate::store::imports;
+use crate::store::row_results::{self, StoredResult};
 use crate::store::tenants::Tenant;
+use crate::store::{RowStatus, batches, imports};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -68,12 +69,7 @@ async fn file(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
     super::imports::purged_check(&import)?;
-    let columns: Option<Vec<String>> =
-        sqlx::query_scalar("SELECT columns FROM imports WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant.id)
-            .fetch_one(&state.pool)
-            .await?;
+    let columns = imports::columns(&state.pool, tenant.id, id).await?;
     let source = Source {
         pool: state.pool.clone(),
         tenant_id: tenant.id,
@@ -129,35 +125,12 @@ struct Source {
     only_failed: bool,
 }
 
-#[derive(sqlx::FromRow)]
-struct StoredRows {
-    first_row: i32,
-    row_count: i32,
-    raw: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ResultRow {
-    row_index: i32,
-    status: String,
-    errors: Option<Value>,
-    warnings: Option<Value>,
-}
-
 impl Source {
     /// One batch's lines; `None` past the last batch.
     async fn batch(&self, batch_no: i32, width: usize) -> Result<Option<Bytes>, sqlx::Error> {
-        let row: Option<StoredRows> = sqlx::query_as(
-            "SELECT first_row, row_count, raw, payload FROM import_batches
-             WHERE import_id = $1 AND tenant_id = $2 AND batch_no = $3",
-        )
-        .bind(self.import_id)
-        .bind(self.tenant_id)
-        .bind(batch_no)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(StoredRows {
+        let row =
+            batches::stored_rows(&self.pool, self.tenant_id, self.import_id, batch_no).await?;
+        let Some(batches::StoredRows {
             first_row,
             row_count,
             raw,
@@ -166,17 +139,15 @@ impl Source {
         else {
             return Ok(None);
         };
-        let results: Vec<ResultRow> = sqlx::query_as(
-            "SELECT row_index, status, errors, warnings FROM row_results
-             WHERE import_id = $1 AND tenant_id = $2 AND row_index >= $3 AND row_index < $3 + $4",
+        let results = row_results::between(
+            &self.pool,
+            self.tenant_id,
+            self.import_id,
+            first_row,
+            row_count,
         )
-        .bind(self.import_id)
-        .bind(self.tenant_id)
-        .bind(first_row)
-        .bind(row_count)
-        .fetch_all(&self.pool)
         .await?;
-        let results: HashMap<i32, ResultRow> =
+        let results: HashMap<i32, StoredResult> =
             results.into_iter().map(|r| (r.row_index, r)).collect();
         let cells = if self.csv {
             raw.and_then(|r| serde_json::from_slice::<Vec<Vec<String>>>(&r).ok())
@@ -188,13 +159,13 @@ impl Source {
         .unwrap_or_default();
         let lines = (0..row_count).filter_map(|i| {
             let result = results.get(&(first_row + i));
-            let status = result.map_or("pending", |r| r.status.as_str());
-            if self.only_failed && status != "failed" {
+            let status = result.map(|r| r.status);
+            if self.only_failed && status != Some(RowStatus::Failed) {
                 return None;
             }
             let mut line: Vec<String> = cells.get(i as usize).cloned().unwrap_or_default();
             line.resize(width, String::new());
-            line.push(status.to_owned());
+            line.push(status.map_or("pending", RowStatus::as_str).to_owned());
             line.push(result.map(describe).unwrap_or_default());
             Some(line)
         });
@@ -214,7 +185,7 @@ fn json_cells(contact: &Value) -> Vec<String> {
 }
 
 /// `field: code: message` of every error, then every warning, joined by ` | `.
-fn describe(result: &ResultRow) -> String {
+fn describe(result: &StoredResult) -> String {
     let mut parts = Vec::new();
     for (list, prefix) in [(&result.errors, ""), (&result.warnings, "warning ")] {
         for issue in list

@@ -3,35 +3,15 @@
 //! describe those bodies for `/openapi.json`; they are never deserialised. What the API answers
 //! is described by the answer types themselves.
 
+// Never constructed: these types exist for their `ToSchema` only.
 #![allow(dead_code)]
 
+use crate::import::Mode;
+use crate::validate::Identifier;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-
-/// How rows are matched to stored contacts.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DedupeOn {
-    Phone,
-    Email,
-    ExternalId,
-}
-
-/// What is done with a row that matches, or does not match, a stored contact.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ImportMode {
-    /// Create or update.
-    Upsert,
-    /// Create only; a match ends `skipped` (`already_exists`).
-    InsertOnly,
-    /// Update only; no match ends `skipped` (`not_found`).
-    UpdateOnly,
-    /// Create every row, matching nothing.
-    CreateAll,
-}
 
 /// A channel of Reteno's shape: email goes to `email`, the others to `phone`.
 #[derive(Serialize, ToSchema)]
@@ -104,7 +84,7 @@ pub struct ContactsRequest {
     #[schema(min_items = 1, max_items = 3000)]
     pub contacts: Vec<ContactInput>,
     /// Default `phone`.
-    pub dedupe_on: Option<DedupeOn>,
+    pub dedupe_on: Option<Identifier>,
     /// If any row fails, apply none: the others end `skipped` with the warning `not_applied`
     /// and the import ends `failed`.
     pub all_or_nothing: Option<bool>,
@@ -117,7 +97,7 @@ pub struct ContactsRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequestOptions {
     /// Default `upsert`.
-    pub mode: Option<ImportMode>,
+    pub mode: Option<Mode>,
     /// Default true; false only fills empty fields and only adds tags and groups.
     pub overwrite: Option<bool>,
     /// ISO 3166-1 alpha-2 region for phones written without a country code.
@@ -151,7 +131,7 @@ pub struct ImportRequestOptions {
 #[serde(rename_all = "camelCase")]
 pub struct CsvImportOptions {
     /// Like `dedupeOn`; default `phone`.
-    pub identifier: Option<DedupeOn>,
+    pub identifier: Option<Identifier>,
     /// `{"CSV column": "field"}`; `customAttributes.NAME` for a custom field; `null` skips the
     /// column. Without it, headers that name a field map to it.
     pub mapping: Option<BTreeMap<String, Option<String>>>,
@@ -173,17 +153,6 @@ pub struct CsvUpload {
     /// ending `.xlsx`, or its media type), whose first sheet is imported.
     #[schema(format = Binary, content_media_type = "text/csv")]
     pub file: String,
-}
-
-/// The kind of a custom field.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum FieldType {
-    String,
-    Number,
-    Boolean,
-    Date,
-    Enum,
 }
 
 /// The body of `POST /api/v1/fields`: an enum field lists its options, the others have none.
@@ -240,48 +209,6 @@ pub struct EnumFieldRequest {
 )]
 pub struct EnumOption(pub String);
 
-/// The status of an import.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ImportState {
-    Queued,
-    Processing,
-    Completed,
-    CompletedWithErrors,
-    Failed,
-    Cancelled,
-}
-
-/// A row's outcome.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum RowOutcome {
-    Created,
-    Updated,
-    Skipped,
-    Failed,
-}
-
-/// One error or warning of a row.
-#[derive(Serialize, ToSchema)]
-pub struct RowIssue {
-    /// The contact field (its flat API name), or `""` for the whole row.
-    pub field: String,
-    /// `invalid_phone`, `invalid_email`, `invalid_date`, `invalid_value`, `too_long`,
-    /// `missing_identifier`, `unknown_field`, `duplicate_in_file`, `ambiguous_match`,
-    /// `identifier_conflict`, `deleted_contact`, `invalid_row`, ...
-    pub code: String,
-    pub message: String,
-}
-
-/// Where an import's rows came from.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ImportSource {
-    Api,
-    Csv,
-}
-
 /// The options of a raw `text/csv` upload, as query parameters (a multipart upload sends them
 /// as its `options` part instead).
 #[derive(utoipa::IntoParams)]
@@ -289,8 +216,8 @@ pub enum ImportSource {
 #[allow(non_snake_case)]
 pub struct CsvQuery {
     /// Like `dedupeOn`; default `phone`.
-    pub identifier: Option<DedupeOn>,
-    pub mode: Option<ImportMode>,
+    pub identifier: Option<Identifier>,
+    pub mode: Option<Mode>,
     pub overwrite: Option<bool>,
     /// ISO 3166-1 alpha-2 region for phones written without a country code.
     pub defaultRegion: Option<String>,
@@ -334,19 +261,6 @@ pub struct Readiness {
     pub database: String,
     /// `up` or `down`: whether this process's relay holds a broker connection.
     pub broker: String,
-}
-
-/// The delivery of an import's completion callback.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CallbackState {
-    pub url: String,
-    /// `pending`, `delivered` or `failed` (gave up after 24 hours).
-    #[schema(pattern = "^(pending|delivered|failed)$")]
-    pub state: String,
-    pub attempts: i32,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
 }
 
 /// An `.xlsx` workbook: its first sheet is imported (at most MAX_XLSX_BYTES).

@@ -1,11 +1,8 @@
-//! RabbitMQ: the topology (a durable quorum queue of batch references with a dead-letter
-//! queue), connections with timeouts, the outbox relay that publishes, and the consumer that
-//! runs batches. Every process re-declares the topology on every (re)connect.
-
-pub mod consumer;
-pub mod dead_letters;
-pub mod fair;
-pub mod relay;
+//! RabbitMQ plumbing: the topology (a durable quorum queue of batch references with a
+//! dead-letter queue, and the events exchange), connections and operations with timeouts, the
+//! supervisor that rebuilds a session with back-off after any failure, this process's broker
+//! health, and queue depths. Every process re-declares the topology on every (re)connect. The
+//! loops that publish and consume are `tasks`.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};

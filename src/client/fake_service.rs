@@ -2,7 +2,8 @@
 //! upload is streamed whole, the status is followed, the results land in place, and each
 //! failure reads as one clear sentence.
 
-use super::{ImportArgs, Plan, State, Style, execute, run};
+use super::status::State;
+use super::{ImportArgs, Plan, Style, execute, run};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, RawQuery, State as Shared};

@@ -2,7 +2,7 @@
 //! fail turned into one [`ServiceError`] whose message says what to do (which URL, which key,
 //! the problem+json `detail` and its `errors`).
 
-use super::plan::{ResultsKind, endpoint, shown};
+use super::command::{ResultsKind, endpoint, shown};
 use super::status::{Accepted, ImportStatus};
 use reqwest::{Response, StatusCode, Url, header};
 use serde::Deserialize;

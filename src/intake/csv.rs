@@ -2,16 +2,12 @@
 //! fields (explicit or automatic), and turning one record into the same flat JSON contact the
 //! JSON intake takes — so that one validator and one worker serve both. No I/O here.
 
-use super::{import_options, take_bool};
-use crate::api::error::FieldError;
+use super::FieldError;
+use super::options::{import_options, take_bool};
 use crate::import::ImportOptions;
-use crate::validate::{DedupeOn, FieldKind};
+use crate::validate::{FieldKind, Identifier};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-
-/// The key a record that cannot become a contact carries; the worker fails it `invalid_row`
-/// with this message.
-pub const INVALID_ROW: &str = "$invalidRow";
 
 /// Contact fields a column can map to, by API name.
 pub const FIELDS: [&str; 14] = [
@@ -209,7 +205,7 @@ pub fn resolve_columns(
     header: &[String],
     mapping: Option<&Map<String, Value>>,
     fields: &HashMap<String, FieldKind>,
-    identifier: DedupeOn,
+    identifier: Identifier,
 ) -> Result<ColumnMap, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut targets: Vec<Option<Target>> = vec![None; header.len()];
@@ -325,13 +321,6 @@ impl ColumnMap {
     }
 }
 
-/// A record that cannot become a contact.
-pub fn invalid_row(message: String) -> Value {
-    let mut m = Map::new();
-    m.insert(INVALID_ROW.into(), Value::String(message));
-    Value::Object(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,7 +363,7 @@ mod tests {
             "Account Balance",
             "notes",
         ]);
-        let map = resolve_columns(&h, None, &fields(), DedupeOn::Phone).unwrap();
+        let map = resolve_columns(&h, None, &fields(), Identifier::Phone).unwrap();
         assert_eq!(
             map.targets,
             [
@@ -392,7 +381,7 @@ mod tests {
     fn an_explicit_mapping_wins_and_can_skip_columns() {
         let h = header(&["Mobile", "Name", "Balance", "Junk"]);
         let mapping = json!({"Mobile": "phone", "Name": "firstName", "Balance": "customAttributes.account_balance", "Junk": null});
-        let map = resolve_columns(&h, mapping.as_object(), &fields(), DedupeOn::Phone).unwrap();
+        let map = resolve_columns(&h, mapping.as_object(), &fields(), Identifier::Phone).unwrap();
         assert_eq!(
             map.targets,
             [
@@ -436,7 +425,7 @@ mod tests {
         ];
         for (mapping, pointer, code) in cases {
             let errors =
-                resolve_columns(&h, mapping.as_object(), &fields(), DedupeOn::Phone).unwrap_err();
+                resolve_columns(&h, mapping.as_object(), &fields(), Identifier::Phone).unwrap_err();
             assert!(
                 errors
                     .iter()
@@ -448,7 +437,7 @@ mod tests {
             &header(&["email", "name"]),
             None,
             &fields(),
-            DedupeOn::Phone,
+            Identifier::Phone,
         )
         .unwrap_err();
         assert_eq!(errors[0].code, "identifier_not_mapped");
@@ -456,7 +445,7 @@ mod tests {
             &header(&["Phone", "phone"]),
             None,
             &fields(),
-            DedupeOn::Phone,
+            Identifier::Phone,
         )
         .unwrap_err();
         assert_eq!(errors[0].code, "duplicate_mapping");
@@ -465,7 +454,7 @@ mod tests {
     #[test]
     fn records_become_flat_contacts_and_empty_cells_are_absent_unless_cleared() {
         let h = header(&["phone", "first_name", "account_balance", "city"]);
-        let map = resolve_columns(&h, None, &fields(), DedupeOn::Phone).unwrap();
+        let map = resolve_columns(&h, None, &fields(), Identifier::Phone).unwrap();
         let cells = ["+212612345678", "Amina", "12.5", ""];
         assert_eq!(
             map.contact(&cells, false),
@@ -488,7 +477,7 @@ mod tests {
             ("defaultRegion".to_owned(), "ma".to_owned()),
         ];
         let options = parse_options(&options_from_query(&params).unwrap()).unwrap();
-        assert_eq!(options.import.dedupe_on, DedupeOn::Email);
+        assert_eq!(options.import.dedupe_on, Identifier::Email);
         assert!(!options.import.overwrite);
         assert_eq!(options.import.default_region.as_deref(), Some("MA"));
         assert_eq!(options.mapping.unwrap()["E-mail"], "email");

@@ -5,11 +5,12 @@
 //! stored dedupe keys) and the batches released to the outbox — in one transaction. An upload
 //! cut off half-way leaves a `failed` import and applies nothing.
 
-use super::Accepted;
-use super::csv::{ColumnMap, CsvOptions, invalid_row, resolve_columns, sniff_delimiter};
-use crate::api::error::{ApiError, FieldError};
-use crate::import::Source;
-use crate::validate::{self, FieldKind};
+use super::csv::{ColumnMap, CsvOptions, resolve_columns, sniff_delimiter};
+use super::{Accepted, FieldError, IntakeError};
+use crate::store::Source;
+use crate::store::batches::{self, HeldBatch};
+use crate::store::imports::{self, NewImport};
+use crate::validate::{self, FieldKind, invalid_row};
 use axum::body::Bytes;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -22,22 +23,13 @@ use uuid::Uuid;
 /// What the reader task tells the storing side.
 enum Event {
     /// The header was read and mapped (or could not be).
-    Header(Result<Vec<String>, ApiError>),
+    Header(Result<Vec<String>, IntakeError>),
     /// A batch of records, serialised.
-    Batch(StoredBatch),
+    Batch(HeldBatch),
     /// The file ended after this many data rows.
     Done(i32),
     /// The body could not be read to its end.
     Broken(String),
-}
-
-struct StoredBatch {
-    batch_no: i32,
-    first_row: i32,
-    row_count: i32,
-    payload: Vec<u8>,
-    raw: Vec<u8>,
-    keys: Vec<Option<String>>,
 }
 
 /// Everything the reader needs, moved into its blocking task.
@@ -53,7 +45,7 @@ pub async fn store_csv(
     tenant_id: Uuid,
     spec: FileSpec,
     chunks: mpsc::Receiver<std::io::Result<Bytes>>,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, IntakeError> {
     let stream = Box::pin(futures_util::stream::unfold(chunks, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     }));
@@ -66,12 +58,12 @@ pub async fn store_csv(
         Some(Event::Header(Ok(columns))) => columns,
         Some(Event::Header(Err(problem))) => return Err(problem),
         Some(Event::Broken(reason)) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(IntakeError::Malformed(format!(
                 "the upload could not be read: {reason}"
             )));
         }
         _ => {
-            return Err(ApiError::unprocessable(
+            return Err(IntakeError::invalid(
                 "the file is empty",
                 vec![FieldError::new(
                     "/file",
@@ -87,12 +79,12 @@ pub async fn store_csv(
     let outcome = loop {
         match received.recv().await {
             Some(Event::Batch(batch)) => {
-                if let Err(e) = store_batch(pool, tenant_id, import_id, &batch).await {
-                    break Err(ApiError::from(e));
+                if let Err(e) = batches::insert_held(pool, tenant_id, import_id, &batch).await {
+                    break Err(IntakeError::from(e));
                 }
             }
             Some(Event::Done(0)) => {
-                break Err(ApiError::unprocessable(
+                break Err(IntakeError::invalid(
                     "the file has a header but no data rows; nothing was stored",
                     vec![FieldError::new(
                         "/file",
@@ -103,12 +95,14 @@ pub async fn store_csv(
             }
             Some(Event::Done(rows)) => break Ok(rows),
             Some(Event::Broken(reason)) => {
-                break Err(ApiError::bad_request(format!(
+                break Err(IntakeError::Malformed(format!(
                     "the upload could not be read to its end: {reason}"
                 )));
             }
             Some(Event::Header(_)) | None => {
-                break Err(ApiError::bad_request("the upload ended unexpectedly"));
+                break Err(IntakeError::Malformed(
+                    "the upload ended unexpectedly".into(),
+                ));
             }
         }
     };
@@ -116,23 +110,20 @@ pub async fn store_csv(
     let _ = reader_task.await;
     match outcome {
         Ok(rows) => {
-            release(pool, tenant_id, import_id, rows, &columns).await?;
+            imports::complete_upload(pool, tenant_id, import_id, rows, &columns).await?;
             Ok(Accepted::new(import_id, rows))
         }
-        Err(problem) if problem.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+        Err(problem @ IntakeError::Invalid { .. }) => {
             // Nothing to keep: an empty file is refused as if it had never come.
-            sqlx::query("DELETE FROM imports WHERE id = $1 AND tenant_id = $2")
-                .bind(import_id)
-                .bind(tenant_id)
-                .execute(pool)
-                .await?;
+            imports::delete(pool, tenant_id, import_id).await?;
             Err(problem)
         }
         Err(problem) => {
-            if let Err(e) = abandon(pool, tenant_id, import_id, &problem.detail).await {
+            let reason = problem.to_string();
+            if let Err(e) = imports::abandon_upload(pool, tenant_id, import_id, &reason).await {
                 tracing::error!(%import_id, error = %e, "could not mark an interrupted upload failed");
             }
-            tracing::warn!(%import_id, reason = %problem.detail, "CSV upload failed; nothing applied");
+            tracing::warn!(%import_id, %reason, "CSV upload failed; nothing applied");
             Err(problem)
         }
     }
@@ -180,7 +171,7 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
         }
     };
     let Ok(header) = header else {
-        send(Event::Header(Err(ApiError::unprocessable(
+        send(Event::Header(Err(IntakeError::invalid(
             "the header row is not valid UTF-8",
             vec![FieldError::new(
                 "/file",
@@ -198,7 +189,7 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
     ) {
         Ok(map) => map,
         Err(errors) => {
-            send(Event::Header(Err(ApiError::unprocessable(
+            send(Event::Header(Err(IntakeError::invalid(
                 "the file's columns cannot be mapped to contact fields; nothing was stored",
                 errors,
             ))));
@@ -297,9 +288,9 @@ impl BatchBuilder {
         self.raw.push(raw);
     }
 
-    fn take(&mut self) -> StoredBatch {
+    fn take(&mut self) -> HeldBatch {
         let row_count = self.contacts.len() as i32;
-        let batch = StoredBatch {
+        let batch = HeldBatch {
             batch_no: self.batch_no,
             first_row: self.first_row,
             row_count,
@@ -331,7 +322,7 @@ async fn create_import(
     pool: &PgPool,
     tenant_id: Uuid,
     options: &CsvOptions,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, IntakeError> {
     let id = Uuid::now_v7();
     let mut import = options.import.clone();
     if options.import_tag {
@@ -339,112 +330,17 @@ async fn create_import(
             .tags
             .push(import_tag(id, time::OffsetDateTime::now_utc().date()));
     }
-    let stored = serde_json::to_value(&import).map_err(|_| ApiError::internal())?;
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
-         VALUES ($1, $2, $3, 'queued', $4, 0, 0)",
+    imports::create_upload(
+        pool,
+        &NewImport {
+            id,
+            tenant_id,
+            source: Source::Csv,
+            options: &import,
+            total_rows: 0,
+            batch_count: 0,
+        },
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(Source::Csv.as_str())
-    .bind(&stored)
-    .execute(&mut *tx)
     .await?;
-    crate::store::imports::prepare(&mut tx, tenant_id, id, &import).await?;
-    tx.commit().await?;
     Ok(id)
-}
-
-async fn store_batch(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    import_id: Uuid,
-    batch: &StoredBatch,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload, raw, dedupe_keys, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held')",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .bind(batch.batch_no)
-    .bind(batch.first_row)
-    .bind(batch.row_count)
-    .bind(&batch.payload)
-    .bind(&batch.raw)
-    .bind(&batch.keys)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The whole file is stored: mark duplicates and hand the batches to the outbox.
-async fn release(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    import_id: Uuid,
-    rows: i32,
-    columns: &[String],
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO duplicate_rows (import_id, row_index)
-         WITH k AS (
-             SELECT b.first_row + o.n::int - 1 AS row_index, o.key
-             FROM import_batches b, unnest(b.dedupe_keys) WITH ORDINALITY AS o(key, n)
-             WHERE b.import_id = $1 AND b.tenant_id = $2 AND o.key IS NOT NULL)
-         SELECT $1, row_index FROM k
-         WHERE key IN (SELECT key FROM k GROUP BY key HAVING count(*) > 1)",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    let batches = sqlx::query(
-        "UPDATE import_batches SET state = 'pending', dedupe_keys = NULL
-         WHERE import_id = $1 AND tenant_id = $2 AND state = 'held'",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query("UPDATE imports SET total_rows = $3, batch_count = $4, columns = $5 WHERE id = $1 AND tenant_id = $2")
-        .bind(import_id)
-        .bind(tenant_id)
-        .bind(rows)
-        .bind(batches as i32)
-        .bind(columns)
-        .execute(&mut *tx)
-        .await?;
-    super::notify_outbox(&mut tx).await?;
-    tx.commit().await
-}
-
-/// An upload that did not complete: its import fails, its stored batches go.
-async fn abandon(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    import_id: Uuid,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM import_batches WHERE import_id = $1 AND tenant_id = $2")
-        .bind(import_id)
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE imports SET status = 'failed', finished_at = now(), error = $3
-         WHERE id = $1 AND tenant_id = $2",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .bind(format!(
-        "the upload did not complete, nothing was applied: {reason}"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
 }

@@ -2,6 +2,7 @@
 //! batch applies with (one `SELECT … FOR UPDATE`, one `INSERT … SELECT FROM UNNEST`, one
 //! `UPDATE … FROM UNNEST`, whatever the number of rows).
 
+use crate::validate::Identifier;
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::{Date, OffsetDateTime};
@@ -224,21 +225,12 @@ pub async fn set_deleted(
     Ok(view)
 }
 
-/// An exact look-up on one identifier column.
-#[derive(Clone, Copy, Debug)]
-pub enum Identifier {
-    Phone,
-    Email,
-    ExternalId,
-}
-
-impl Identifier {
-    fn column(self) -> &'static str {
-        match self {
-            Self::Phone => "phone",
-            Self::Email => "email",
-            Self::ExternalId => "external_id",
-        }
+/// The column of an identifier.
+fn identifier_column(identifier: Identifier) -> &'static str {
+    match identifier {
+        Identifier::Phone => "phone",
+        Identifier::Email => "email",
+        Identifier::ExternalId => "external_id",
     }
 }
 
@@ -318,7 +310,7 @@ pub fn page_sql(
     sort: SortKey,
     ascending: bool,
 ) -> (String, String) {
-    let column = identifier.map_or("phone", Identifier::column);
+    let column = identifier.map_or("phone", identifier_column);
     let filter = format!(
         "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
          AND ($4::text[] IS NULL OR tags @> $4)

@@ -1,9 +1,11 @@
 //! The event outbox (`eventKeyForNewContacts`): written by the batch that creates the contacts,
-//! in its transaction; published by the relay (`broker::relay`) with publisher confirms.
+//! in its transaction; published by the relay (`tasks::relay`) with publisher confirms, then
+//! marked, and deleted a day later.
 
 use super::contacts::{self, ContactView};
 use serde::Serialize;
 use sqlx::PgConnection;
+use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -67,6 +69,52 @@ pub async fn record_new_contacts(
     .bind(&bodies)
     .execute(&mut *conn)
     .await?;
-    crate::intake::notify_outbox(conn).await?;
+    super::batches::notify_outbox(conn).await?;
     Ok(ids.len())
+}
+
+/// An event to publish.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Unpublished {
+    pub id: Uuid,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+}
+
+/// Locks up to `limit` unpublished events, oldest first, in the relay's transaction; several
+/// relays share the work (`SKIP LOCKED`).
+pub async fn claim_unpublished(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<Unpublished>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, routing_key, body FROM event_outbox WHERE published_at IS NULL
+         ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks events published (the broker confirmed them).
+pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE event_outbox SET published_at = now() WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes up to 10,000 events the broker confirmed more than `after` ago: the outbox is not
+/// an archive. Returns how many.
+pub async fn forget_published(pool: &sqlx::PgPool, after: Duration) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM event_outbox WHERE published_at < now() - make_interval(secs => $1)
+             LIMIT 10000))",
+    )
+    .bind(after.as_secs_f64())
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
 }

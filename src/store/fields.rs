@@ -1,7 +1,7 @@
 //! The tenant's custom fields: their names and types, used by intake (unknown names are a
 //! 422) and by the worker (values are checked against the type).
 
-use crate::validate::FieldKind;
+use crate::validate::{FieldKind, FieldType};
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -14,8 +14,7 @@ use uuid::Uuid;
 pub struct FieldView {
     pub name: String,
     #[serde(rename = "type")]
-    #[schema(value_type = crate::api::schema::FieldType)]
-    pub kind: String,
+    pub kind: FieldType,
     /// The allowed values of an `enum` field.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, required = false)]
@@ -34,11 +33,13 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<FieldView>, sqlx
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, kind, options, created_at)| FieldView {
-            name,
-            kind,
-            options,
-            created_at,
+        .filter_map(|(name, kind, options, created_at)| {
+            Some(FieldView {
+                name,
+                kind: FieldType::parse(&kind)?,
+                options,
+                created_at,
+            })
         })
         .collect())
 }
@@ -94,7 +95,7 @@ pub async fn create(
     Ok(match row {
         Some((created_at,)) => Created::Created(FieldView {
             name: name.to_owned(),
-            kind: kind.type_name().to_owned(),
+            kind: kind.field_type(),
             options,
             created_at,
         }),

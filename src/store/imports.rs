@@ -1,8 +1,16 @@
-//! Reading imports back: the status body, the per-row results page and the tenant's list.
-//! Writing them belongs to `intake` (creation) and `worker` (progress).
+//! Imports and their state machine, in one place: created by the intake (`queued`), moved by
+//! every batch that finishes (applied or dead: its row counts are added, and the last one sets
+//! the final state), cancelled, failed, and read back as the status body and the list.
+//! `queued` → `processing` → `completed` | `completedWithErrors` | `failed` (every batch
+//! dead); `cancelled` from either of the first two.
 
+use super::batches::{self, NewBatch};
+use super::callbacks::{self, CallbackView};
+use super::states::{ImportState, Source};
+use crate::import::ImportOptions;
+use crate::validate::{ErrorCode, RowIssue};
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,10 +20,8 @@ use uuid::Uuid;
 pub struct ImportStatus {
     #[serde(rename = "asyncSessionId")]
     pub id: Uuid,
-    #[schema(value_type = crate::api::schema::ImportSource)]
-    pub source: String,
-    #[schema(value_type = crate::api::schema::ImportState)]
-    pub status: String,
+    pub source: Source,
+    pub status: ImportState,
     pub total_rows: i32,
     pub processed_rows: i32,
     pub created: i32,
@@ -51,8 +57,9 @@ pub struct ImportStatus {
     pub dry_run: bool,
     /// The completion callback's delivery, when `callbackUrl` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::api::schema::CallbackState>, required = false)]
-    pub callback: Option<serde_json::Value>,
+    #[sqlx(json(nullable))]
+    #[schema(required = false)]
+    pub callback: Option<CallbackView>,
 }
 
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
@@ -70,21 +77,15 @@ pub async fn prepare(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     import_id: Uuid,
-    options: &crate::import::ImportOptions,
+    options: &ImportOptions,
 ) -> Result<(), sqlx::Error> {
     if options.dry_run {
         return Ok(());
     }
     super::groups::ensure(&mut *conn, tenant_id, &options.group_names).await?;
-    let Some(url) = &options.callback_url else {
-        return Ok(());
-    };
-    sqlx::query("INSERT INTO import_callbacks (import_id, tenant_id, url) VALUES ($1, $2, $3)")
-        .bind(import_id)
-        .bind(tenant_id)
-        .bind(url)
-        .execute(conn)
-        .await?;
+    if let Some(url) = &options.callback_url {
+        callbacks::insert(conn, tenant_id, import_id, url).await?;
+    }
     Ok(())
 }
 
@@ -123,47 +124,362 @@ pub async fn list(
     .await
 }
 
-/// One row's result, as `GET /api/v1/imports/{id}/rows` shows it.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RowResultView {
-    /// The 0-based position of the contact in the request (CSV: data row, header excluded).
-    #[sqlx(rename = "row_index")]
-    pub index: i32,
-    #[schema(value_type = crate::api::schema::RowOutcome)]
-    pub status: String,
-    pub contact_id: Option<Uuid>,
-    #[sqlx(json)]
-    #[schema(value_type = Vec<crate::api::schema::RowIssue>)]
-    pub errors: serde_json::Value,
-    #[sqlx(json)]
-    #[schema(value_type = Vec<crate::api::schema::RowIssue>)]
-    pub warnings: serde_json::Value,
+/// An import about to be stored.
+pub struct NewImport<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub source: Source,
+    pub options: &'a ImportOptions,
+    pub total_rows: i32,
+    pub batch_count: i32,
 }
 
-/// Row results of an import after row `after`, in row order, optionally of one status.
-pub async fn rows(
+/// An `Idempotency-Key` and the hash of the body it came with.
+pub struct Idempotency {
+    pub key: String,
+    pub body_hash: Vec<u8>,
+}
+
+fn options_json(options: &ImportOptions) -> Result<serde_json::Value, sqlx::Error> {
+    serde_json::to_value(options).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// The first import stored under an idempotency key.
+pub struct FirstWithKey {
+    pub id: Uuid,
+    pub body_hash: Option<Vec<u8>>,
+    pub total_rows: i32,
+}
+
+/// What storing a JSON import found.
+pub enum Stored {
+    /// Stored now, with its batches and duplicate rows.
+    New,
+    /// The idempotency key was used before (`None`: its import is not committed yet).
+    KeyUsed(Option<FirstWithKey>),
+}
+
+/// Stores a JSON import, its batches (the outbox) and its duplicate rows in one transaction,
+/// unless its idempotency key was used before.
+pub async fn store_json(
+    pool: &PgPool,
+    import: &NewImport<'_>,
+    batches: &[NewBatch],
+    duplicates: &[i32],
+    idempotency: Option<&Idempotency>,
+) -> Result<Stored, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(import.id)
+    .bind(import.tenant_id)
+    .bind(import.source)
+    .bind(options_json(import.options)?)
+    .bind(import.total_rows)
+    .bind(import.batch_count)
+    .bind(idempotency.map(|i| i.key.as_str()))
+    .bind(idempotency.map(|i| i.body_hash.as_slice()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        tx.rollback().await?;
+        let Some(idempotency) = idempotency else {
+            return Err(sqlx::Error::Protocol(
+                "an import without an idempotency key conflicted".into(),
+            ));
+        };
+        return Ok(Stored::KeyUsed(
+            first_with_key(pool, import.tenant_id, &idempotency.key).await?,
+        ));
+    }
+    prepare(&mut tx, import.tenant_id, import.id, import.options).await?;
+    batches::insert_pending(&mut tx, import.tenant_id, import.id, batches).await?;
+    batches::insert_duplicates(&mut tx, import.id, duplicates).await?;
+    batches::notify_outbox(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Stored::New)
+}
+
+async fn first_with_key(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    key: &str,
+) -> Result<Option<FirstWithKey>, sqlx::Error> {
+    let row: Option<(Uuid, Option<Vec<u8>>, i32)> = sqlx::query_as(
+        "SELECT id, request_hash, total_rows FROM imports WHERE tenant_id = $1 AND idempotency_key = $2",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, body_hash, total_rows)| FirstWithKey {
+        id,
+        body_hash,
+        total_rows,
+    }))
+}
+
+/// Creates a CSV import whose file is about to arrive (no rows, no batches yet).
+pub async fn create_upload(pool: &PgPool, import: &NewImport<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count)
+         VALUES ($1, $2, $3, 'queued', $4, 0, 0)",
+    )
+    .bind(import.id)
+    .bind(import.tenant_id)
+    .bind(import.source)
+    .bind(options_json(import.options)?)
+    .execute(&mut *tx)
+    .await?;
+    prepare(&mut tx, import.tenant_id, import.id, import.options).await?;
+    tx.commit().await
+}
+
+/// The whole file of a CSV import is stored: its duplicate rows are marked and its batches
+/// handed to the outbox, in one transaction.
+pub async fn complete_upload(
     pool: &PgPool,
     tenant_id: Uuid,
     import_id: Uuid,
-    status: Option<&str>,
-    after: Option<i32>,
-    limit: i64,
-) -> Result<Vec<RowResultView>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT row_index, status, contact_id,
-                COALESCE(errors, '[]'::jsonb) AS errors, COALESCE(warnings, '[]'::jsonb) AS warnings
-         FROM row_results
-         WHERE tenant_id = $1 AND import_id = $2
-           AND ($3::text IS NULL OR status = $3)
-           AND row_index > COALESCE($4, -1)
-         ORDER BY row_index LIMIT $5",
+    rows: i32,
+    columns: &[String],
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let batch_count = batches::release_held(&mut tx, tenant_id, import_id).await?;
+    sqlx::query("UPDATE imports SET total_rows = $3, batch_count = $4, columns = $5 WHERE id = $1 AND tenant_id = $2")
+        .bind(import_id)
+        .bind(tenant_id)
+        .bind(rows)
+        .bind(batch_count as i32)
+        .bind(columns)
+        .execute(&mut *tx)
+        .await?;
+    batches::notify_outbox(&mut tx).await?;
+    tx.commit().await
+}
+
+/// An upload that did not complete: its import fails with `reason`, its stored batches go.
+pub async fn abandon_upload(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    batches::delete_all(&mut tx, tenant_id, import_id).await?;
+    sqlx::query(
+        "UPDATE imports SET status = 'failed', finished_at = now(), error = $3
+         WHERE id = $1 AND tenant_id = $2",
     )
-    .bind(tenant_id)
     .bind(import_id)
-    .bind(status)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    .bind(tenant_id)
+    .bind(format!(
+        "the upload did not complete, nothing was applied: {reason}"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Deletes an import that was refused as if it had never come (an empty file).
+pub async fn delete(pool: &PgPool, tenant_id: Uuid, import_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM imports WHERE id = $1 AND tenant_id = $2")
+        .bind(import_id)
+        .bind(tenant_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A CSV import's header as read (`None` for a JSON import, or no such import).
+pub async fn columns(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let columns: Option<Option<Vec<String>>> =
+        sqlx::query_scalar("SELECT columns FROM imports WHERE id = $1 AND tenant_id = $2")
+            .bind(import_id)
+            .bind(tenant_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(columns.flatten())
+}
+
+/// Row outcomes of one batch.
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+pub struct Counts {
+    pub created: i32,
+    pub updated: i32,
+    pub skipped: i32,
+    pub failed: i32,
+}
+
+impl Counts {
+    /// Rows counted.
+    pub fn total(self) -> i32 {
+        self.created + self.updated + self.skipped + self.failed
+    }
+}
+
+/// Adds a finished batch (applied, or `dead`) to its import's counters and state; the last
+/// batch sets the final state.
+pub async fn record_batch(
+    conn: &mut PgConnection,
+    import_id: Uuid,
+    tenant_id: Uuid,
+    counts: Counts,
+    dead: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE imports SET
+             processed_rows = processed_rows + $3,
+             created = created + $4, updated = updated + $5, skipped = skipped + $6, failed = failed + $7,
+             batches_done = batches_done + 1,
+             batches_dead = batches_dead + $8,
+             started_at = COALESCE(started_at, now()),
+             status = CASE
+                 WHEN status IN ('cancelled', 'failed') THEN status
+                 WHEN batches_done + 1 < batch_count THEN 'processing'
+                 WHEN batches_dead + $8 >= batch_count THEN 'failed'
+                 WHEN failed + $7 > 0 THEN 'completedWithErrors'
+                 ELSE 'completed' END,
+             finished_at = CASE WHEN batches_done + 1 >= batch_count THEN now() ELSE finished_at END
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(counts.total())
+    .bind(counts.created)
+    .bind(counts.updated)
+    .bind(counts.skipped)
+    .bind(counts.failed)
+    .bind(i32::from(dead))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes a dead batch's failed rows back out of its import's counters (it is replayed): the
+/// import is `processing` again.
+pub(super) async fn take_back_dead_batch(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    import_id: Uuid,
+    row_count: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE imports SET processed_rows = processed_rows - $3, failed = failed - $3,
+             batches_done = batches_done - 1, batches_dead = batches_dead - 1,
+             status = 'processing', finished_at = NULL
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(row_count)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends an import `failed` with `reason`, whatever its counters say (`allOrNothing` with a
+/// failed row).
+pub async fn fail(
+    conn: &mut PgConnection,
+    import_id: Uuid,
+    tenant_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE imports SET status = 'failed', error = $3, finished_at = coalesce(finished_at, now())
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What cancelling an import found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Cancelled now; this many rows of batches not yet started were skipped.
+    Now { skipped_rows: i64 },
+    /// It had already finished (or was cancelled before).
+    AlreadyFinal,
+    /// No such import of this tenant.
+    NotFound,
+}
+
+/// Cancels an import: it turns `cancelled`, and every batch not yet applied is done at once
+/// with its rows `skipped` (warning `cancelled`). A batch being applied right now finishes
+/// first; a batch of a cancelled import that a worker meets later is skipped the same way.
+pub async fn cancel(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    import_id: Uuid,
+) -> Result<Cancelled, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let idle = batches::lock_pending(&mut tx, tenant_id, import_id).await?;
+    let updated: Option<(Uuid,)> = sqlx::query_as(
+        "UPDATE imports SET status = 'cancelled'
+         WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'processing') RETURNING id",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if updated.is_none() {
+        let exists: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM imports WHERE id = $1 AND tenant_id = $2")
+                .bind(import_id)
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Ok(if exists.is_some() {
+            Cancelled::AlreadyFinal
+        } else {
+            Cancelled::NotFound
+        });
+    }
+    let batch_nos: Vec<i32> = idle.iter().map(|b| b.batch_no).collect();
+    let rows: i64 = idle.iter().map(|b| i64::from(b.row_count)).sum();
+    batches::skip(
+        &mut tx,
+        tenant_id,
+        import_id,
+        &batch_nos,
+        &cancelled_warning(),
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE imports SET processed_rows = processed_rows + $3, skipped = skipped + $3,
+             batches_done = batches_done + $4,
+             finished_at = CASE WHEN batches_done + $4 >= batch_count THEN now() ELSE finished_at END
+         WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(import_id)
+    .bind(tenant_id)
+    .bind(rows as i32)
+    .bind(batch_nos.len() as i32)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Cancelled::Now { skipped_rows: rows })
+}
+
+/// The warning of a row its import's cancel skipped.
+pub fn cancelled_warning() -> RowIssue {
+    RowIssue::new(
+        "",
+        ErrorCode::Cancelled,
+        "the import was cancelled before this row was applied",
+    )
 }

@@ -1,4 +1,7 @@
-//! Keeping the planner's statistics fresh. A bulk import can grow `contacts` from nothing to
+//! The maintenance statements that `tasks::maintenance` runs every second: keeping the
+//! planner's statistics fresh, the retention period, and abandoned uploads.
+//!
+//! Statistics. A bulk import can grow `contacts` from nothing to
 //! millions of rows in minutes; until the table is analysed the planner believes it is tiny
 //! and each batch's look-up scans the whole tenant (measured: 775 ms per batch at 674k rows,
 //! 12 ms once analysed). Autovacuum does this when it is on, but it may be off or late, so
@@ -8,7 +11,6 @@
 
 use sqlx::PgPool;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Tables whose statistics the hot path depends on.
 const TABLES: [&str; 2] = ["contacts", "row_results"];
@@ -22,52 +24,6 @@ const MIN_SHARE: f64 = 0.2;
 
 /// Key of the advisory lock that keeps two processes from analysing at once.
 const LOCK_KEY: i64 = 0x0063_6f6e_7461_6374; // "contact"
-
-/// A CSV upload that stored no batch for this long was abandoned by a process that died.
-pub const UPLOAD_SILENCE: Duration = Duration::from_secs(600);
-
-/// How often finished imports are checked against the retention period.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
-
-/// Runs until `shutdown`, checking every `every`; imports finished more than `retention` ago
-/// lose their rows and results.
-pub async fn run(
-    pool: PgPool,
-    every: Duration,
-    retention: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut last_purge: Option<std::time::Instant> = None;
-    while !*shutdown.borrow() {
-        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
-            last_purge = Some(std::time::Instant::now());
-            match purge_expired(&pool, retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(imports = n, "rows and results of old imports deleted"),
-                Err(e) => tracing::debug!(error = %e, "retention check skipped"),
-            }
-        }
-        if let Err(e) = analyse_stale(&pool).await {
-            tracing::debug!(error = %e, "statistics check skipped");
-        }
-        if let Err(e) = fail_abandoned_uploads(&pool, UPLOAD_SILENCE).await {
-            tracing::debug!(error = %e, "abandoned upload check skipped");
-        }
-        if let Err(e) = forget_published_events(&pool).await {
-            tracing::debug!(error = %e, "published events not cleared this time");
-        }
-        if let Err(e) = super::contacts::fold_counts(&pool).await {
-            tracing::debug!(error = %e, "contact counts not folded this time");
-        }
-        if let Err(e) = super::groups::fold_counts(&pool).await {
-            tracing::debug!(error = %e, "group counts not folded this time");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
 
 /// Deletes the batches (rows as sent), duplicate markers and row results of imports that
 /// finished more than `retention` ago, 100 imports per transaction; their summaries stay, with
@@ -102,18 +58,6 @@ pub async fn purge_expired(pool: &PgPool, retention: Duration) -> Result<u64, sq
         tx.commit().await?;
         purged += ids.len() as u64;
     }
-}
-
-/// Deletes events the broker confirmed more than a day ago: the outbox is not an archive.
-pub async fn forget_published_events(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM event_outbox WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM event_outbox WHERE published_at < now() - interval '1 day'
-             LIMIT 10000))",
-    )
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected())
 }
 
 /// Analyses each hot table whose statistics are stale; returns the tables analysed.

@@ -1,6 +1,11 @@
-//! SQL, beside the domain that needs it. Every query that touches tenant data filters on
-//! `tenant_id`. Statements are plain `sqlx::query` covered by the integration tests.
+//! Every SQL statement of the service, by table or concern, and the state machines of
+//! imports, batches, rows and callbacks (`states`). Every query that touches tenant data
+//! filters on `tenant_id`; the few that read across tenants (the relay, operators' counts,
+//! maintenance) say so. Statements are plain `sqlx::query`, covered by the integration tests.
+//! Nothing here knows HTTP or the broker: callers above map `sqlx::Error` to their own errors.
 
+pub mod batches;
+pub mod callbacks;
 pub mod contacts;
 pub mod events;
 pub mod fields;
@@ -8,7 +13,13 @@ pub mod groups;
 pub mod imports;
 pub mod limits;
 pub mod maintenance;
+pub mod ops;
+pub mod outbox;
+pub mod row_results;
+pub mod states;
 pub mod tenants;
+
+pub use states::{BatchState, CallbackState, ImportState, RowStatus, Source};
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -17,6 +17,43 @@ pub const MAX_ENUM_OPTIONS: usize = 1000;
 /// Longest option of an enum field.
 pub const MAX_ENUM_OPTION_CHARS: usize = 255;
 
+/// The type names of custom fields, as the API and the database write them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+    Date,
+    Enum,
+}
+
+impl FieldType {
+    /// The API and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Enum => "enum",
+        }
+    }
+
+    /// Reads the API and stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::String,
+            Self::Number,
+            Self::Boolean,
+            Self::Date,
+            Self::Enum,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
 /// The type of a custom field. Enum values must equal one option exactly (case-sensitive).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldKind {
@@ -55,12 +92,17 @@ impl FieldKind {
 
     /// `string`, `number`, `boolean`, `date` or `enum`.
     pub fn type_name(&self) -> &'static str {
+        self.field_type().as_str()
+    }
+
+    /// The type without its options.
+    pub fn field_type(&self) -> FieldType {
         match self {
-            Self::String => "string",
-            Self::Number => "number",
-            Self::Boolean => "boolean",
-            Self::Date => "date",
-            Self::Enum(_) => "enum",
+            Self::String => FieldType::String,
+            Self::Number => FieldType::Number,
+            Self::Boolean => FieldType::Boolean,
+            Self::Date => FieldType::Date,
+            Self::Enum(_) => FieldType::Enum,
         }
     }
 

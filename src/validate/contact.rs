@@ -10,7 +10,7 @@ use super::date::parse_iso_date;
 use super::identifiers::{check_channels, read_email, read_external_id, read_phone};
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read, text_patch};
 use super::{
-    DedupeOn, ErrorCode, MAX_ADDRESS_CHARS, MAX_NAME_CHARS, MAX_PREFERRED_CHANNEL_CHARS,
+    ErrorCode, Identifier, MAX_ADDRESS_CHARS, MAX_NAME_CHARS, MAX_PREFERRED_CHANNEL_CHARS,
     MAX_ZIP_CHARS, Patch, RowIssue, Rules, ValidContact,
 };
 
@@ -93,11 +93,13 @@ fn keep<T>(errors: &mut Vec<RowIssue>, result: Result<Patch<T>, RowIssue>) -> Pa
     })
 }
 
-fn missing_identifier(on: DedupeOn) -> RowIssue {
+fn missing_identifier(on: Identifier) -> RowIssue {
     let what = match on {
-        DedupeOn::Phone => "a phone number (phone, primaryPhone or an sms/phone/whatsapp channel)",
-        DedupeOn::Email => "an email address (email, primaryEmail or an email channel)",
-        DedupeOn::ExternalId => "an externalId",
+        Identifier::Phone => {
+            "a phone number (phone, primaryPhone or an sms/phone/whatsapp channel)"
+        }
+        Identifier::Email => "an email address (email, primaryEmail or an email channel)",
+        Identifier::ExternalId => "an externalId",
     };
     let message = format!(
         "contacts are matched on {}, so each one needs {what}",

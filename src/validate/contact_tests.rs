@@ -25,7 +25,7 @@ fn fields() -> HashMap<String, FieldKind> {
     ])
 }
 
-fn check(raw: &Value, on: DedupeOn) -> Result<ValidContact, Vec<RowIssue>> {
+fn check(raw: &Value, on: Identifier) -> Result<ValidContact, Vec<RowIssue>> {
     let fields = fields();
     let rules = Rules {
         dedupe_on: on,
@@ -70,7 +70,7 @@ fn a_flat_row_from_the_generator_validates() {
         tags: Patch::Set(vec!["vip".into()]),
         ..ValidContact::default()
     };
-    assert_eq!(check(&raw, DedupeOn::Phone), Ok(expected));
+    assert_eq!(check(&raw, Identifier::Phone), Ok(expected));
 }
 
 #[test]
@@ -103,8 +103,8 @@ fn reteno_and_flat_shapes_give_the_same_contact() {
         ),
     ];
     for (flat, reteno) in cases {
-        let a = check(&flat, DedupeOn::Phone).unwrap_or_else(|e| panic!("{flat}: {e:?}"));
-        let b = check(&reteno, DedupeOn::Phone).unwrap_or_else(|e| panic!("{reteno}: {e:?}"));
+        let a = check(&flat, Identifier::Phone).unwrap_or_else(|e| panic!("{flat}: {e:?}"));
+        let b = check(&reteno, Identifier::Phone).unwrap_or_else(|e| panic!("{reteno}: {e:?}"));
         assert_eq!(a, b, "{flat} vs {reteno}");
     }
 }
@@ -140,7 +140,7 @@ fn absent_leaves_null_and_blank_clear_and_strings_are_trimmed() {
             if let Some(value) = value {
                 raw[key] = value.clone();
             }
-            let contact = check(&raw, DedupeOn::Phone).unwrap();
+            let contact = check(&raw, Identifier::Phone).unwrap();
             assert_eq!(
                 get(&contact),
                 &expected.clone().map(String::from),
@@ -162,12 +162,12 @@ fn absent_leaves_null_and_blank_clear_and_strings_are_trimmed() {
         ),
     ];
     for (raw, phone, email) in identifiers {
-        let contact = check(&raw, DedupeOn::ExternalId).unwrap();
+        let contact = check(&raw, Identifier::ExternalId).unwrap();
         assert_eq!((contact.phone, contact.email), (phone, email), "{raw}");
     }
     let contact = check(
         &json!({"externalId": "e", "gender": null, "birthday": " "}),
-        DedupeOn::ExternalId,
+        Identifier::ExternalId,
     )
     .unwrap();
     assert_eq!(
@@ -186,7 +186,7 @@ fn every_text_field_has_its_limit_and_refuses_control_characters() {
         let row = |value: Value| {
             let mut raw = json!({"phone": "+212612345678"});
             raw[key] = value;
-            check(&raw, DedupeOn::Phone)
+            check(&raw, Identifier::Phone)
         };
         assert!(
             row(json!("é".repeat(max))).is_ok(),
@@ -213,7 +213,7 @@ fn every_text_field_has_its_limit_and_refuses_control_characters() {
         let mut raw = json!({"phone": "+212612345678"});
         raw[key] = json!(75001);
         assert_eq!(
-            check(&raw, DedupeOn::Phone).is_ok(),
+            check(&raw, Identifier::Phone).is_ok(),
             accepted,
             "{key} = 75001"
         );
@@ -238,7 +238,7 @@ fn gender_is_male_or_female_in_any_case() {
     for (value, expected) in cases {
         let got = check(
             &json!({"phone": "+212612345678", "gender": value}),
-            DedupeOn::Phone,
+            Identifier::Phone,
         );
         match (got, expected) {
             (Ok(contact), Ok(gender)) => assert_eq!(contact.gender, gender, "{value}"),
@@ -283,7 +283,7 @@ fn birthdays_are_real_past_dates_from_1900() {
     for (value, expected) in cases {
         let got = check(
             &json!({"phone": "+212612345678", "birthday": value}),
-            DedupeOn::Phone,
+            Identifier::Phone,
         );
         match (got, expected) {
             (Ok(contact), Ok(day)) => assert_eq!(contact.birthday, Patch::Set(day), "{value}"),
@@ -300,7 +300,7 @@ fn birthdays_are_real_past_dates_from_1900() {
     }
     let number = check(
         &json!({"phone": "+212612345678", "birthday": 19900105}),
-        DedupeOn::Phone,
+        Identifier::Phone,
     );
     assert_eq!(
         codes(&number.unwrap_err()),
@@ -310,7 +310,7 @@ fn birthdays_are_real_past_dates_from_1900() {
 
 #[test]
 fn the_identifier_named_by_dedupe_on_is_required() {
-    use DedupeOn::{Email as ByEmail, ExternalId as ById, Phone as ByPhone};
+    use Identifier::{Email as ByEmail, ExternalId as ById, Phone as ByPhone};
     let cases = [
         (
             ByPhone,
@@ -403,7 +403,7 @@ fn every_error_of_a_row_is_reported() {
         "channels": [{"type": "fax", "value": "1"}],
         "customAttributes": {"plan": "gold", "coupon": "X", "account_balance": "lots"}
     });
-    let errors = check(&raw, DedupeOn::Phone).unwrap_err();
+    let errors = check(&raw, Identifier::Phone).unwrap_err();
     assert_eq!(
         codes(&errors),
         vec![
@@ -424,7 +424,7 @@ fn every_error_of_a_row_is_reported() {
     );
     let missing = check(
         &json!({"email": "bad", "firstName": "\u{0}"}),
-        DedupeOn::Phone,
+        Identifier::Phone,
     )
     .unwrap_err();
     assert_eq!(
@@ -445,7 +445,7 @@ fn a_contact_must_be_a_json_object() {
         json!(12),
         json!([{"phone": "+212612345678"}]),
     ] {
-        let errors = check(&raw, DedupeOn::Phone).unwrap_err();
+        let errors = check(&raw, Identifier::Phone).unwrap_err();
         assert_eq!(codes(&errors), vec![("", ErrorCode::InvalidRow)], "{raw}");
         assert!(errors[0].message.contains("must be a JSON object"));
     }
@@ -462,7 +462,7 @@ fn dedupe_key_agrees_with_validate_contact() {
         json!({"externalId": "crm-5", "phone": "4915123456789", "email": "de@example.de"}),
     ];
     for raw in &rows {
-        for on in [DedupeOn::Phone, DedupeOn::Email, DedupeOn::ExternalId] {
+        for on in [Identifier::Phone, Identifier::Email, Identifier::ExternalId] {
             let contact = check(raw, on).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
             let key = dedupe_key(raw, on, Some("MA"));
             assert!(key.is_some(), "{on:?} {raw}");
@@ -475,7 +475,7 @@ fn dedupe_key_agrees_with_validate_contact() {
         ("+212612345678", "q@w.io", "crm-2"),
     ];
     for (raw, (phone, email, id)) in rows.iter().zip(expected) {
-        let keys = [DedupeOn::Phone, DedupeOn::Email, DedupeOn::ExternalId]
+        let keys = [Identifier::Phone, Identifier::Email, Identifier::ExternalId]
             .map(|on| dedupe_key(raw, on, Some("MA")).unwrap());
         assert_eq!(keys, [phone, email, id].map(String::from), "{raw}");
     }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::email::parse_email;
 use super::phone::normalize_phone;
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read};
-use super::{DedupeOn, Email, ErrorCode, MAX_EXTERNAL_ID_CHARS, Patch, Phone, RowIssue};
+use super::{Email, ErrorCode, Identifier, MAX_EXTERNAL_ID_CHARS, Patch, Phone, RowIssue};
 
 /// A contact's id in the client's own system: trimmed, 1 to 255 characters, no control characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -48,17 +48,17 @@ impl AsRef<str> for ExternalId {
 /// (only looks at that one identifier).
 pub fn dedupe_key(
     raw: &Value,
-    dedupe_on: DedupeOn,
+    dedupe_on: Identifier,
     default_region: Option<&str>,
 ) -> Option<String> {
     let contact = raw.as_object()?;
     match dedupe_on {
-        DedupeOn::Phone => read_phone(contact, default_region)
+        Identifier::Phone => read_phone(contact, default_region)
             .ok()?
             .into_set()
             .map(String::from),
-        DedupeOn::Email => read_email(contact).ok()?.into_set().map(String::from),
-        DedupeOn::ExternalId => read_external_id(contact).ok()?.into_set().map(String::from),
+        Identifier::Email => read_email(contact).ok()?.into_set().map(String::from),
+        Identifier::ExternalId => read_external_id(contact).ok()?.into_set().map(String::from),
     }
 }
 
@@ -372,10 +372,10 @@ mod tests {
     fn dedupe_key_reads_only_the_chosen_identifier() {
         let raw = json!({"externalId": " crm-7 ", "phone": "06 12 34 56 78", "email": "Bad@", "birthday": "nonsense"});
         let cases = [
-            (DedupeOn::Phone, Some("MA"), Some("+212612345678")),
-            (DedupeOn::Phone, None, None),
-            (DedupeOn::Email, Some("MA"), None),
-            (DedupeOn::ExternalId, None, Some("crm-7")),
+            (Identifier::Phone, Some("MA"), Some("+212612345678")),
+            (Identifier::Phone, None, None),
+            (Identifier::Email, Some("MA"), None),
+            (Identifier::ExternalId, None, Some("crm-7")),
         ];
         for (on, region, expected) in cases {
             assert_eq!(
@@ -384,9 +384,9 @@ mod tests {
                 "{on:?} {region:?}"
             );
         }
-        assert_eq!(dedupe_key(&json!([1]), DedupeOn::Phone, None), None);
+        assert_eq!(dedupe_key(&json!([1]), Identifier::Phone, None), None);
         assert_eq!(
-            dedupe_key(&json!({"phone": null}), DedupeOn::Phone, None),
+            dedupe_key(&json!({"phone": null}), Identifier::Phone, None),
             None
         );
     }

@@ -19,13 +19,36 @@ mod text;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use attributes::{FieldKind, attribute_names, check_field_name};
+pub use attributes::{FieldKind, FieldType, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
 pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
 pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
+
+/// The key a stored row carries when it could not become a contact at intake (a CSV record
+/// with the wrong number of fields, or bytes that are not text); the row fails `invalid_row`
+/// with its message.
+pub const INVALID_ROW: &str = "$invalidRow";
+
+/// A stored row that could not become a contact, with the reason.
+pub fn invalid_row(message: String) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert(INVALID_ROW.into(), serde_json::Value::String(message));
+    serde_json::Value::Object(m)
+}
+
+/// Validates one row as a batch stores it: a contact, or a row marked `invalid_row`.
+pub fn validate_stored_row(
+    value: &serde_json::Value,
+    rules: &Rules,
+) -> Result<ValidContact, Vec<RowIssue>> {
+    if let Some(reason) = value.get(INVALID_ROW).and_then(serde_json::Value::as_str) {
+        return Err(vec![RowIssue::new("", ErrorCode::InvalidRow, reason)]);
+    }
+    validate_contact(value, rules)
+}
 
 /// Longest first name, last name, full name, occupation, city or state.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -42,16 +65,22 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest value of a custom attribute of type string.
 pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 2000;
 
-/// The identifier rows are matched on (`dedupeOn`, or the CSV option `identifier`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// The kinds of identifier a contact has, each unique per tenant; the one rows are matched on
+/// is `dedupeOn` (the CSV option `identifier`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
-pub enum DedupeOn {
+pub enum Identifier {
     Phone,
     Email,
     ExternalId,
 }
 
-impl DedupeOn {
+impl Identifier {
+    /// Every kind.
+    pub const ALL: [Identifier; 3] = [Self::Phone, Self::Email, Self::ExternalId];
+
     /// Reads the API spelling: `phone`, `email` or `externalId` (exact).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -73,7 +102,9 @@ impl DedupeOn {
 }
 
 /// Row error and warning codes (API.md); serialised as snake_case strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidPhone,
@@ -124,8 +155,9 @@ impl ErrorCode {
 }
 
 /// One `{field, code, message}` entry of a row's errors or warnings.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RowIssue {
+    /// The contact field (its flat API name), or `""` for the whole row.
     pub field: String,
     pub code: ErrorCode,
     pub message: String,
@@ -213,11 +245,11 @@ pub struct ValidContact {
 
 impl ValidContact {
     /// The normalised identifier the row is matched on.
-    pub fn dedupe_key(&self, on: DedupeOn) -> Option<&str> {
+    pub fn dedupe_key(&self, on: Identifier) -> Option<&str> {
         match on {
-            DedupeOn::Phone => self.phone.as_set().map(Phone::as_str),
-            DedupeOn::Email => self.email.as_set().map(Email::as_str),
-            DedupeOn::ExternalId => self.external_id.as_set().map(ExternalId::as_str),
+            Identifier::Phone => self.phone.as_set().map(Phone::as_str),
+            Identifier::Email => self.email.as_set().map(Email::as_str),
+            Identifier::ExternalId => self.external_id.as_set().map(ExternalId::as_str),
         }
     }
 }
@@ -225,7 +257,7 @@ impl ValidContact {
 /// Everything validation needs besides the row.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules<'a> {
-    pub dedupe_on: DedupeOn,
+    pub dedupe_on: Identifier,
     /// Region for phones written without country code, already checked with `parse_region`.
     pub default_region: Option<&'a str>,
     /// The tenant's custom fields, by name.
@@ -241,15 +273,15 @@ mod tests {
     #[test]
     fn dedupe_on_reads_and_writes_the_api_names() {
         let cases = [
-            ("phone", Some(DedupeOn::Phone)),
-            ("email", Some(DedupeOn::Email)),
-            ("externalId", Some(DedupeOn::ExternalId)),
+            ("phone", Some(Identifier::Phone)),
+            ("email", Some(Identifier::Email)),
+            ("externalId", Some(Identifier::ExternalId)),
             ("external_id", None),
             ("Phone", None),
             ("", None),
         ];
         for (input, expected) in cases {
-            assert_eq!(DedupeOn::parse(input), expected, "{input:?}");
+            assert_eq!(Identifier::parse(input), expected, "{input:?}");
             if let Some(on) = expected {
                 assert_eq!(on.as_str(), input);
                 assert_eq!(serde_json::to_value(on).unwrap(), input);

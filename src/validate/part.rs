@@ -91,7 +91,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{DedupeOn, attribute_names, dedupe_key};
+    use crate::validate::{Identifier, attribute_names, dedupe_key};
     use serde_json::json;
 
     #[test]
@@ -110,7 +110,7 @@ mod tests {
         for contact in &contacts {
             let text = contact.to_string();
             let part = identifying_part(&text);
-            for on in [DedupeOn::Phone, DedupeOn::Email, DedupeOn::ExternalId] {
+            for on in [Identifier::Phone, Identifier::Email, Identifier::ExternalId] {
                 for region in [None, Some("MA")] {
                     assert_eq!(
                         dedupe_key(&part, on, region),

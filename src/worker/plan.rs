@@ -3,9 +3,10 @@
 //! to update, and each row's outcome. Pure, so every rule of modes, `overwrite`, soft
 //! deletes and identifier conflicts is unit-tested here.
 
-use crate::import::{ImportOptions, Mode, RowStatus};
+use crate::import::{ImportOptions, Mode};
+use crate::store::RowStatus;
 use crate::store::contacts::StoredContact;
-use crate::validate::{DedupeOn, ErrorCode, Patch, RowIssue, ValidContact};
+use crate::validate::{ErrorCode, Identifier, Patch, RowIssue, ValidContact};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -114,11 +115,11 @@ enum Kind {
 impl Kind {
     const ALL: [Kind; 3] = [Kind::Phone, Kind::Email, Kind::ExternalId];
 
-    fn of(on: DedupeOn) -> Self {
+    fn of(on: Identifier) -> Self {
         match on {
-            DedupeOn::Phone => Kind::Phone,
-            DedupeOn::Email => Kind::Email,
-            DedupeOn::ExternalId => Kind::ExternalId,
+            Identifier::Phone => Kind::Phone,
+            Identifier::Email => Kind::Email,
+            Identifier::ExternalId => Kind::ExternalId,
         }
     }
 
@@ -469,7 +470,7 @@ mod tests {
     fn row(index: i32, raw: Value) -> RowInput {
         let fields = HashMap::new();
         let rules = Rules {
-            dedupe_on: DedupeOn::Phone,
+            dedupe_on: Identifier::Phone,
             default_region: None,
             fields: &fields,
             today: time::macros::date!(2026 - 01 - 01),

@@ -9,9 +9,9 @@
 //! counts it decides on are not raced by another relay.
 
 use super::fair::{self, Waiting};
-use super::{BrokerError, BrokerHealth, Topology, connect, supervise, timed};
-use crate::intake::OUTBOX_CHANNEL;
-use crate::worker::BatchRef;
+use crate::broker::{BrokerError, BrokerHealth, Topology, connect, supervise, timed};
+use crate::store::batches::OUTBOX_CHANNEL;
+use crate::store::{events, outbox};
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -21,36 +21,10 @@ use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
-use uuid::Uuid;
-
-/// Key of the advisory lock that lets one relay pass run at a time ("relay").
-const RELAY_LOCK: i64 = 0x0072_656c_6179;
 
 /// How soon the relay looks again while batches wait for a free slot: finished batches free
 /// slots without telling the relay, so it polls, briefly, only while something waits.
 const HELD_BACK_POLL: Duration = Duration::from_millis(20);
-
-/// The waiting tenants, oldest waiting batch first, each with how many batches it has waiting
-/// (counted up to $1: no more can be granted in one pass).
-const WAITING: &str = "
-WITH RECURSIVE t AS (
-    (SELECT tenant_id FROM import_batches
-     WHERE published_at IS NULL AND state = 'pending' ORDER BY tenant_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT b.tenant_id FROM import_batches b
-            WHERE b.published_at IS NULL AND b.state = 'pending' AND b.tenant_id > t.tenant_id
-            ORDER BY b.tenant_id LIMIT 1)
-    FROM t WHERE t.tenant_id IS NOT NULL
-)
-SELECT t.tenant_id, w.n FROM t
-CROSS JOIN LATERAL (
-    SELECT min(created_at) AS oldest, count(*) AS n FROM (
-        SELECT created_at FROM import_batches b
-        WHERE b.tenant_id = t.tenant_id AND b.published_at IS NULL AND b.state = 'pending'
-        ORDER BY created_at LIMIT $1) x
-) w
-WHERE t.tenant_id IS NOT NULL
-ORDER BY w.oldest, t.tenant_id";
 
 /// What one relay pass did.
 #[derive(Debug, Default)]
@@ -198,20 +172,10 @@ impl Relay {
         if queue.message_count() > 0 {
             return Ok(queue.consumer_count());
         }
-        let result = sqlx::query(
-            "UPDATE import_batches SET published_at = NULL
-             WHERE (import_id, batch_no) IN (
-                 SELECT import_id, batch_no FROM import_batches
-                 WHERE state = 'pending' AND published_at < now() - make_interval(secs => $1)
-                 LIMIT 1000 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(self.republish_after.as_secs_f64())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(r) if r.rows_affected() > 0 => {
+        match outbox::unpublish_lost(&self.pool, self.republish_after).await {
+            Ok(lost) if lost > 0 => {
                 tracing::warn!(
-                    batches = r.rows_affected(),
+                    batches = lost,
                     "batches published long ago were never applied; publishing them again"
                 );
             }
@@ -226,29 +190,23 @@ impl Relay {
     /// share the work (`SKIP LOCKED`).
     async fn publish_events(&self, channel: &Channel) -> Result<bool, BrokerError> {
         let mut tx = self.pool.begin().await?;
-        let due: Vec<(Uuid, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, routing_key, body FROM event_outbox WHERE published_at IS NULL
-             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(EVENTS_PER_PASS)
-        .fetch_all(&mut *tx)
-        .await?;
+        let due = events::claim_unpublished(&mut tx, EVENTS_PER_PASS).await?;
         if due.is_empty() {
             return Ok(false);
         }
         let exchange = self.topology.events();
         let mut confirms = Vec::with_capacity(due.len());
-        for (id, key, body) in &due {
+        for event in &due {
             let confirm = timed(
                 "publish event",
                 channel.basic_publish(
                     exchange.as_str().into(),
-                    key.as_str().into(),
+                    event.routing_key.as_str().into(),
                     BasicPublishOptions::default(),
-                    body,
+                    &event.body,
                     BasicProperties::default()
                         .with_delivery_mode(2)
-                        .with_message_id(id.to_string().into())
+                        .with_message_id(event.id.to_string().into())
                         .with_content_type("application/json".into()),
                 ),
             )
@@ -256,18 +214,15 @@ impl Relay {
             confirms.push(confirm);
         }
         let mut published = Vec::with_capacity(due.len());
-        for ((id, _, _), confirm) in due.iter().zip(confirms) {
+        for (event, confirm) in due.iter().zip(confirms) {
             match timed("event confirm", confirm).await? {
-                Confirmation::Ack(_) => published.push(*id),
+                Confirmation::Ack(_) => published.push(event.id),
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
-                    tracing::warn!(event_id = %id, "broker refused an event; it will be published again");
+                    tracing::warn!(event_id = %event.id, "broker refused an event; it will be published again");
                 }
             }
         }
-        sqlx::query("UPDATE event_outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&published)
-            .execute(&mut *tx)
-            .await?;
+        events::mark_published(&mut tx, &published).await?;
         tx.commit().await?;
         tracing::debug!(published = published.len(), "outbox relay published events");
         Ok(due.len() as i64 == EVENTS_PER_PASS)
@@ -280,30 +235,18 @@ impl Relay {
         max_in_flight: i64,
     ) -> Result<Pass, BrokerError> {
         let mut tx = self.pool.begin().await?;
-        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !ours {
+        if !outbox::try_lock_pass(&mut tx).await? {
             // Another relay is mid-pass; look again shortly.
             return Ok(Pass {
                 published: 0,
                 held_back: true,
             });
         }
-        let waiting: Vec<(Uuid, i64)> = sqlx::query_as(WAITING)
-            .bind(max_in_flight)
-            .fetch_all(&mut *tx)
-            .await?;
+        let waiting = outbox::waiting(&mut tx, max_in_flight).await?;
         if waiting.is_empty() {
             return Ok(Pass::default());
         }
-        let in_flight: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT tenant_id, count(*) FROM import_batches
-             WHERE state = 'pending' AND published_at IS NOT NULL GROUP BY tenant_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let in_flight = outbox::in_flight(&mut tx).await?;
         let total_in_flight = in_flight.iter().map(|(_, n)| n).sum();
         let waiting: Vec<Waiting> = waiting
             .into_iter()
@@ -326,24 +269,7 @@ impl Relay {
         let held_back = granted < waiting.iter().map(|w| w.unpublished).sum::<i64>();
         let mut per_tenant = Vec::with_capacity(shares.len());
         for (tenant_id, n) in &shares {
-            let batches: Vec<BatchRef> = sqlx::query_as::<_, (Uuid, i32)>(
-                "SELECT import_id, batch_no FROM import_batches
-                 WHERE tenant_id = $1 AND published_at IS NULL AND state = 'pending'
-                 ORDER BY created_at, import_id, batch_no
-                 LIMIT $2 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(tenant_id)
-            .bind(n)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(import_id, batch_no)| BatchRef {
-                import_id,
-                batch_no,
-                tenant_id: Some(*tenant_id),
-            })
-            .collect();
-            per_tenant.push(batches);
+            per_tenant.push(outbox::claim(&mut tx, *tenant_id, *n).await?);
         }
         // Round-robin in the queue too: one batch of each tenant in turn.
         let mut due = Vec::with_capacity(granted as usize);
@@ -382,13 +308,10 @@ impl Relay {
             .await?;
             confirms.push(confirm);
         }
-        let (mut imports, mut batches) = (Vec::new(), Vec::new());
+        let mut published = Vec::with_capacity(due.len());
         for (batch, confirm) in due.iter().zip(confirms) {
             match timed("publisher confirm", confirm).await? {
-                Confirmation::Ack(None) => {
-                    imports.push(batch.import_id);
-                    batches.push(batch.batch_no);
-                }
+                Confirmation::Ack(None) => published.push(*batch),
                 Confirmation::Ack(Some(returned)) => {
                     return Err(BrokerError::Other(format!(
                         "the broker returned a batch message unrouted ({}); re-declaring the topology",
@@ -400,19 +323,14 @@ impl Relay {
                 }
             }
         }
-        sqlx::query(
-            "UPDATE import_batches b SET published_at = now(), publish_count = publish_count + 1
-             FROM UNNEST($1::uuid[], $2::int[]) AS u(import_id, batch_no)
-             WHERE b.import_id = u.import_id AND b.batch_no = u.batch_no",
-        )
-        .bind(&imports)
-        .bind(&batches)
-        .execute(&mut *tx)
-        .await?;
+        outbox::mark_published(&mut tx, &published).await?;
         tx.commit().await?;
-        tracing::debug!(published = imports.len(), "outbox relay published batches");
+        tracing::debug!(
+            published = published.len(),
+            "outbox relay published batches"
+        );
         Ok(Pass {
-            published: imports.len(),
+            published: published.len(),
             held_back,
         })
     }

@@ -2,8 +2,8 @@
 //! time and decide ack or nack from its `BatchOutcome` in one place. A consumer stream that
 //! ends or errors means the channel or connection is gone: the whole session is rebuilt.
 
-use super::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
-use crate::worker::{self, BatchError, BatchOutcome, BatchRef, dead};
+use crate::broker::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
+use crate::worker::{self, BatchError, BatchOutcome, BatchRef};
 use futures_util::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
@@ -147,7 +147,7 @@ impl Workers {
                 tracing::warn!("message for a batch that does not exist; dropped");
                 true
             }
-            Err(BatchError::Transient(e)) if deliveries < i64::from(DELIVERY_LIMIT) => {
+            Err(e @ BatchError::Transient(_)) if deliveries < i64::from(DELIVERY_LIMIT) => {
                 tracing::warn!(deliveries, error = %e, "batch failed for now; returning it to the queue");
                 false
             }
@@ -156,7 +156,7 @@ impl Workers {
                 // Recorded in the database, then acked. If even that fails the message goes
                 // back, and past the delivery limit the broker dead-letters it to the DLQ,
                 // whose consumer records it.
-                match dead::mark_dead(&self.pool, batch, &reason).await {
+                match worker::mark_dead(&self.pool, batch, &reason).await {
                     Ok(_) => true,
                     Err(db) => {
                         tracing::error!(error = %db, "could not record a dead batch; returning it to the queue");

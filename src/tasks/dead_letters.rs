@@ -3,8 +3,8 @@
 //! This consumer records such a batch as dead in the database — its rows fail, its import
 //! finishes — and acks. The database is the record of dead batches (`contact-import dlq`).
 
-use super::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
-use crate::worker::{BatchRef, dead};
+use crate::broker::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
+use crate::worker::{self, BatchRef};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
@@ -67,7 +67,7 @@ impl DeadLetters {
                     let reason = format!(
                         "the broker dead-lettered it after {DELIVERY_LIMIT} deliveries without an acknowledgement"
                     );
-                    dead::mark_dead(&self.pool, batch, &reason)
+                    worker::mark_dead(&self.pool, batch, &reason)
                         .await
                         .map(|_| ())
                 }

@@ -1,0 +1,97 @@
+//! What the intake checks of a request as a whole before anything is stored: custom
+//! attributes name fields the tenant has, rows that share their identifier, and the tenant's
+//! backlog.
+
+use super::{FieldError, IntakeError};
+use crate::import::ImportOptions;
+use crate::validate;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// 422 for custom attribute names the tenant has not defined (at most 100 listed).
+pub fn check_attribute_names(
+    contacts: &[Value],
+    known: &HashSet<String>,
+) -> Result<(), IntakeError> {
+    let mut errors = Vec::new();
+    let mut count = 0usize;
+    for (i, contact) in contacts.iter().enumerate() {
+        for (name, pointer) in validate::attribute_names(contact) {
+            if !known.contains(&name) {
+                count += 1;
+                if errors.len() < 100 {
+                    errors.push(FieldError::new(
+                        format!("/contacts/{i}{pointer}"),
+                        "unknown_field",
+                        format!("{name:?} is not a custom field of this tenant; create it with POST /api/v1/fields"),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IntakeError::invalid(
+            format!(
+                "{count} custom attribute(s) name fields that do not exist; nothing was stored"
+            ),
+            errors,
+        ))
+    }
+}
+
+/// Indexes of rows whose normalised dedupe identifier another row of the request shares.
+pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> {
+    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(contacts.len());
+    let mut duplicates = HashSet::new();
+    for (i, contact) in contacts.iter().enumerate() {
+        let Some(key) = validate::dedupe_key(
+            contact,
+            options.dedupe_on,
+            options.default_region.as_deref(),
+        ) else {
+            continue;
+        };
+        match first_seen.get(&key) {
+            Some(&first) => {
+                duplicates.insert(first as i32);
+                duplicates.insert(i as i32);
+            }
+            None => {
+                first_seen.insert(key, i);
+            }
+        }
+    }
+    let mut out: Vec<i32> = duplicates.into_iter().collect();
+    out.sort_unstable();
+    out
+}
+
+/// 429 when storing `rows` more rows (`bytes` as sent) would take the tenant's backlog — rows
+/// stored and not yet applied — over its caps, so that one tenant cannot fill the database.
+pub async fn check_backlog(
+    pool: &PgPool,
+    settings: &crate::settings::Settings,
+    tenant_id: Uuid,
+    rows: u64,
+    bytes: u64,
+) -> Result<(), IntakeError> {
+    let (queued_rows, queued_bytes) = crate::store::limits::queued(pool, tenant_id).await?;
+    let (queued_rows, queued_bytes) = (queued_rows.max(0) as u64, queued_bytes.max(0) as u64);
+    if queued_rows + rows > settings.max_queued_rows {
+        return Err(IntakeError::BacklogFull(format!(
+            "this tenant has {queued_rows} rows stored and not yet applied; {rows} more would pass its limit of {} (MAX_QUEUED_ROWS): nothing was stored, retry when earlier imports have progressed",
+            settings.max_queued_rows
+        )));
+    }
+    if queued_bytes + bytes > settings.max_queued_bytes {
+        return Err(IntakeError::BacklogFull(format!(
+            "this tenant has {queued_bytes} bytes of rows stored and not yet applied; {bytes} more would pass its limit of {} (MAX_QUEUED_BYTES): nothing was stored, retry when earlier imports have progressed",
+            settings.max_queued_bytes
+        )));
+    }
+    Ok(())
+}
