@@ -105,41 +105,6 @@ impl Plan {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-enum Kind {
-    Phone,
-    Email,
-    ExternalId,
-}
-
-impl Kind {
-    const ALL: [Kind; 3] = [Kind::Phone, Kind::Email, Kind::ExternalId];
-
-    fn of(on: Identifier) -> Self {
-        match on {
-            Identifier::Phone => Kind::Phone,
-            Identifier::Email => Kind::Email,
-            Identifier::ExternalId => Kind::ExternalId,
-        }
-    }
-
-    fn api_name(self) -> &'static str {
-        match self {
-            Kind::Phone => "phone",
-            Kind::Email => "email",
-            Kind::ExternalId => "externalId",
-        }
-    }
-
-    fn value(self, c: &StoredContact) -> Option<&str> {
-        match self {
-            Kind::Phone => c.phone.as_deref(),
-            Kind::Email => c.email.as_deref(),
-            Kind::ExternalId => c.external_id.as_deref(),
-        }
-    }
-}
-
 /// The contacts a batch works on: the locked stored ones first, then the ones it creates;
 /// and which contact holds each identifier value, as the batch changes them.
 struct WorkingSet {
@@ -148,15 +113,15 @@ struct WorkingSet {
     original: Vec<StoredContact>,
     existing: usize,
     touched: Vec<bool>,
-    owners: HashMap<(Kind, String), usize>,
+    owners: HashMap<(Identifier, String), usize>,
 }
 
 impl WorkingSet {
     fn new(existing: Vec<StoredContact>) -> Self {
         let mut owners = HashMap::new();
         for (i, c) in existing.iter().enumerate() {
-            for kind in Kind::ALL {
-                if let Some(v) = kind.value(c) {
+            for kind in Identifier::ALL {
+                if let Some(v) = c.identifier(kind) {
                     owners.insert((kind, v.to_owned()), i);
                 }
             }
@@ -171,22 +136,22 @@ impl WorkingSet {
         }
     }
 
-    fn holder(&self, kind: Kind, value: &str) -> Option<usize> {
+    fn holder(&self, kind: Identifier, value: &str) -> Option<usize> {
         self.owners.get(&(kind, value.to_owned())).copied()
     }
 
     /// The first identifier of `candidate` that a contact other than `slot` holds.
     fn conflict(&self, candidate: &StoredContact, slot: Option<usize>) -> Option<RowIssue> {
-        Kind::ALL.into_iter().find_map(|kind| {
-            let value = kind.value(candidate)?;
+        Identifier::ALL.into_iter().find_map(|kind| {
+            let value = candidate.identifier(kind)?;
             let holder = self.holder(kind, value)?;
             (Some(holder) != slot).then(|| {
                 RowIssue::new(
-                    kind.api_name(),
+                    kind.as_str(),
                     ErrorCode::IdentifierConflict,
                     format!(
                         "{} {value} already belongs to another contact ({})",
-                        kind.api_name(),
+                        kind.as_str(),
                         self.contacts[holder].id
                     ),
                 )
@@ -198,8 +163,8 @@ impl WorkingSet {
     fn put(&mut self, slot: Option<usize>, candidate: StoredContact) -> usize {
         let slot = match slot {
             Some(i) => {
-                for kind in Kind::ALL {
-                    if let Some(old) = kind.value(&self.contacts[i]) {
+                for kind in Identifier::ALL {
+                    if let Some(old) = self.contacts[i].identifier(kind) {
                         self.owners.remove(&(kind, old.to_owned()));
                     }
                 }
@@ -212,8 +177,8 @@ impl WorkingSet {
                 self.contacts.len() - 1
             }
         };
-        for kind in Kind::ALL {
-            if let Some(v) = kind.value(&self.contacts[slot]) {
+        for kind in Identifier::ALL {
+            if let Some(v) = self.contacts[slot].identifier(kind) {
                 self.owners.insert((kind, v.to_owned()), slot);
             }
         }
@@ -332,7 +297,7 @@ pub fn plan(
     options: &ImportOptions,
     mut new_id: impl FnMut() -> Uuid,
 ) -> Plan {
-    let key_kind = Kind::of(options.dedupe_on);
+    let key_kind = options.dedupe_on;
     let mut set = WorkingSet::new(existing);
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
@@ -347,9 +312,9 @@ pub fn plan(
             outcomes.push(failed(
                 row.index,
                 vec![RowIssue::new(
-                    key_kind.api_name(),
+                    key_kind.as_str(),
                     ErrorCode::MissingIdentifier,
-                    format!("dedupeOn is {} but the row has none", key_kind.api_name()),
+                    format!("dedupeOn is {} but the row has none", key_kind.as_str()),
                 )],
             ));
             continue;
@@ -358,11 +323,11 @@ pub fn plan(
             outcomes.push(failed(
                 row.index,
                 vec![RowIssue::new(
-                    key_kind.api_name(),
+                    key_kind.as_str(),
                     ErrorCode::DuplicateInFile,
                     format!(
                         "another row of this import has the same {} {key}",
-                        key_kind.api_name()
+                        key_kind.as_str()
                     ),
                 )],
             ));
@@ -378,7 +343,7 @@ pub fn plan(
                     row.index,
                     Some(set.contacts[i].id),
                     RowIssue::new(
-                        key_kind.api_name(),
+                        key_kind.as_str(),
                         ErrorCode::DeletedContact,
                         "the matching contact is deleted; send restoreDeleted: true to restore it",
                     ),
@@ -388,7 +353,7 @@ pub fn plan(
                 row.index,
                 Some(set.contacts[i].id),
                 RowIssue::new(
-                    key_kind.api_name(),
+                    key_kind.as_str(),
                     ErrorCode::AlreadyExists,
                     "mode is insertOnly and a contact with this identifier exists",
                 ),
@@ -397,7 +362,7 @@ pub fn plan(
                 row.index,
                 None,
                 RowIssue::new(
-                    key_kind.api_name(),
+                    key_kind.as_str(),
                     ErrorCode::NotFound,
                     "mode is updateOnly and no contact has this identifier",
                 ),
@@ -456,7 +421,7 @@ pub fn plan(
     // New contacts are inserted in key order, so two batches racing for the same new
     // identifiers take their index locks in the same order.
     plan.inserts
-        .sort_by(|a, b| key_kind.value(a).cmp(&key_kind.value(b)));
+        .sort_by(|a, b| a.identifier(key_kind).cmp(&b.identifier(key_kind)));
     plan
 }
 

@@ -1,0 +1,190 @@
+//! The set-based statements a batch applies with: one `SELECT … FOR UPDATE` of the contacts
+//! its rows name, one `INSERT … SELECT FROM UNNEST` of the new ones, one `UPDATE … FROM
+//! UNNEST` of the changed ones, whatever the number of rows.
+
+use super::{STORED_COLUMNS, StoredContact};
+use sqlx::{AssertSqlSafe, PgConnection};
+use time::Date;
+use uuid::Uuid;
+
+/// Locks and returns every contact of the tenant that holds one of these identifiers, in one
+/// fixed order (the id's text) so that concurrent batches lock shared contacts in the same
+/// order and cannot deadlock. Not `ORDER BY id`: the primary key provides that order, and the
+/// planner then walked the whole table along it instead of probing the three identifier
+/// indexes (measured: 20 ms growing to 80 ms per batch between 30k and 100k contacts, against
+/// 2 ms probing).
+pub async fn lock_holding(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    phones: &[String],
+    emails: &[String],
+    external_ids: &[String],
+) -> Result<Vec<StoredContact>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {STORED_COLUMNS} FROM contacts
+         WHERE tenant_id = $1 AND (phone = ANY($2) OR email = ANY($3) OR external_id = ANY($4))
+         ORDER BY id::text COLLATE \"C\" FOR UPDATE"
+    )))
+    .bind(tenant_id)
+    .bind(phones)
+    .bind(emails)
+    .bind(external_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Column arrays for UNNEST, one entry per contact.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    external_id: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    email: Vec<Option<String>>,
+    first_name: Vec<Option<String>>,
+    last_name: Vec<Option<String>>,
+    full_name: Vec<Option<String>>,
+    occupation: Vec<Option<String>>,
+    preferred_channel: Vec<Option<String>>,
+    gender: Vec<Option<String>>,
+    birthday: Vec<Option<Date>>,
+    address: Vec<Option<String>>,
+    city: Vec<Option<String>>,
+    state: Vec<Option<String>>,
+    zip: Vec<Option<String>>,
+    custom_attributes: Vec<String>,
+    restore: Vec<bool>,
+    /// Each contact's tags as a PostgreSQL array literal (UNNEST cannot take an array of
+    /// arrays of different lengths).
+    tags: Vec<String>,
+}
+
+/// `{"a","b"}`: a text[] literal, every element quoted and escaped.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+impl Columns {
+    fn of<'a>(contacts: impl Iterator<Item = &'a StoredContact>) -> Self {
+        let mut c = Self::default();
+        for s in contacts {
+            c.id.push(s.id);
+            c.external_id.push(s.external_id.clone());
+            c.phone.push(s.phone.clone());
+            c.email.push(s.email.clone());
+            c.first_name.push(s.first_name.clone());
+            c.last_name.push(s.last_name.clone());
+            c.full_name.push(s.full_name.clone());
+            c.occupation.push(s.occupation.clone());
+            c.preferred_channel.push(s.preferred_channel.clone());
+            c.gender.push(s.gender.clone());
+            c.birthday.push(s.birthday);
+            c.address.push(s.address.clone());
+            c.city.push(s.city.clone());
+            c.state.push(s.state.clone());
+            c.zip.push(s.zip.clone());
+            c.custom_attributes
+                .push(serde_json::Value::Object(s.custom_attributes.clone()).to_string());
+            c.restore.push(s.deleted_at.is_none());
+            c.tags.push(array_literal(&s.tags));
+        }
+        c
+    }
+
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.id)
+            .bind(self.external_id)
+            .bind(self.phone)
+            .bind(self.email)
+            .bind(self.first_name)
+            .bind(self.last_name)
+            .bind(self.full_name)
+            .bind(self.occupation)
+            .bind(self.preferred_channel)
+            .bind(self.gender)
+            .bind(self.birthday)
+            .bind(self.address)
+            .bind(self.city)
+            .bind(self.state)
+            .bind(self.zip)
+            .bind(self.custom_attributes)
+            .bind(self.restore)
+            .bind(self.tags)
+    }
+}
+
+const UNNEST: &str =
+    "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
+    $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[])
+    AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
+         preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
+         tags)";
+
+/// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
+/// has just taken fails the statement with a unique violation (23505), which is transient: the
+/// batch is retried and its look-up then finds that contact. A plain INSERT, because `ON
+/// CONFLICT DO NOTHING` costs a speculative insertion per index and row (60% more time here).
+pub async fn insert_new(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    contacts: &[StoredContact],
+) -> Result<u64, sqlx::Error> {
+    if contacts.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
+             full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
+             custom_attributes, tags)
+         SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
+             u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
+             u.zip, u.custom_attributes::jsonb, u.tags::text[]
+         FROM {UNNEST}"
+    );
+    let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
+    Ok(query.execute(conn).await?.rows_affected())
+}
+
+/// Writes the new state of existing contacts; a contact whose `deleted_at` is `None` here is
+/// restored.
+pub async fn update_existing(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    contacts: &[StoredContact],
+) -> Result<u64, sqlx::Error> {
+    if contacts.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE contacts c SET external_id = u.external_id, phone = u.phone, email = u.email,
+             first_name = u.first_name, last_name = u.last_name, full_name = u.full_name,
+             occupation = u.occupation, preferred_channel = u.preferred_channel, gender = u.gender,
+             birthday = u.birthday, address = u.address, city = u.city, state = u.state, zip = u.zip,
+             custom_attributes = u.custom_attributes::jsonb, tags = u.tags::text[],
+             deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
+             updated_at = now()
+         FROM {UNNEST}
+         WHERE c.tenant_id = $1 AND c.id = u.id"
+    );
+    let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
+    Ok(query.execute(conn).await?.rows_affected())
+}
