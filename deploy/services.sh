@@ -163,8 +163,8 @@ ensure_rabbitmq_management() {
     log "warning: could not enable rabbitmq_management (not needed to run or test)"
 }
 
-# Headless Chromium and its WebDriver, for the operations page test (tests/ops.rs); only when
-# asked (deploy/test.sh does): running the service needs neither.
+# Headless Chromium and its WebDriver, for the operations page test (tests/api/operations.rs);
+# only when asked (deploy/test.sh does): running the service needs neither.
 ensure_chromium() {
   if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || [ -n "${CHROMIUM:-}" ]; }; then
     return 0

@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { echo "==> [${SECONDS}s] $*" >&2; }
 
-step "services (and Chromium for tests/ops.rs)"
+step "services (and Chromium for tests/api/operations.rs)"
 WITH_CHROMIUM=1 bash deploy/services.sh
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}

@@ -9,17 +9,17 @@
 //! rows are updates, the rest creates, and every contact must end with "Second". Set
 //! `FAULTS_KEEP_LOGS=1` to keep the processes' logs of passing tests too.
 
-#[path = "common/client.rs"]
-mod client;
+#[path = "faults/careful.rs"]
+mod careful;
 mod common;
-#[path = "common/invariants.rs"]
+#[path = "faults/invariants.rs"]
 mod invariants;
-#[path = "common/process.rs"]
+#[path = "faults/process.rs"]
 mod process;
-#[path = "common/proxy.rs"]
+#[path = "faults/proxy.rs"]
 mod proxy;
 
-use client::Api;
+use common::Client;
 use invariants::{ExpectedContacts, ExpectedImport, assert_contacts, assert_import_accounted};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -72,10 +72,10 @@ impl Phase {
     }
 
     /// Posts one request of contacts `from..from + count`.
-    async fn post(&mut self, api: &Api, from: usize, count: usize) -> Uuid {
-        let key = format!("{}-{from}-{count}", self.last_name);
+    async fn post(&mut self, api: &Client, key: &str, from: usize, count: usize) -> Uuid {
+        let idempotency_key = format!("{}-{from}-{count}", self.last_name);
         let id = api
-            .import(&request(from, count, self.last_name), &key)
+            .import_retrying(key, &request(from, count, self.last_name), &idempotency_key)
             .await;
         self.imports.push((id, from, count));
         id
@@ -107,30 +107,31 @@ impl Phase {
 }
 
 /// Imports contacts 0..PRE with last name "Benali" and waits for it: the state before a fault.
-async fn pre_import(api: &Api, pool: &PgPool) {
+async fn pre_import(api: &Client, key: &str, pool: &PgPool) {
     let mut phase = Phase::new("Benali");
     for (from, count) in chunks(PRE) {
-        phase.post(api, from, count).await;
+        phase.post(api, key, from, count).await;
     }
-    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    api.wait_all_finished(key, &phase.ids(), FINISH_WITHIN)
+        .await;
     for expected in phase.expected(0) {
         assert_import_accounted(pool, &expected).await;
     }
 }
 
 /// Posts these requests (first row, row count) of contacts with last name "Second".
-async fn post_all(api: &Api, requests: &[(usize, usize)]) -> Phase {
+async fn post_all(api: &Client, key: &str, requests: &[(usize, usize)]) -> Phase {
     let mut phase = Phase::new("Second");
     for &(from, count) in requests {
-        phase.post(api, from, count).await;
+        phase.post(api, key, from, count).await;
     }
     phase
 }
 
 /// Posts these requests in the background, while the test injects its faults.
-fn spawn_poster(api: &Api, requests: Vec<(usize, usize)>) -> JoinHandle<Phase> {
-    let api = api.clone();
-    tokio::spawn(async move { post_all(&api, &requests).await })
+fn spawn_poster(api: &Client, key: &str, requests: Vec<(usize, usize)>) -> JoinHandle<Phase> {
+    let (api, key) = (api.clone(), key.to_owned());
+    tokio::spawn(async move { post_all(&api, &key, &requests).await })
 }
 
 /// After the fault: every import of `phase` accounted for, and every contact 0..rows carries
@@ -228,14 +229,15 @@ async fn workers_killed_with_sigkill_mid_batch_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let deployment = Deployment::new().await;
     let serve = start_api(&deployment, &[]).await;
-    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let api = Client::new(serve.base());
+    let key = deployment.tenant("acme").await;
     let pool = deployment.pool().await;
     let mut worker = deployment.spawn(Role::Work, &[]);
-    pre_import(&api, &pool).await;
+    pre_import(&api, &key, &pool).await;
 
     // 250,000 rows in 84 requests, posted while the worker is being killed.
     let total = 250_000;
-    let poster = spawn_poster(&api, chunks(total));
+    let poster = spawn_poster(&api, &key, chunks(total));
     let schedule = [0.4, 1.0, 0.6, 1.4, 0.5, 1.2, 0.8];
     let mut before = processed(&pool).await;
     for (n, delay) in schedule.iter().enumerate() {
@@ -260,7 +262,8 @@ async fn workers_killed_with_sigkill_mid_batch_lose_and_duplicate_nothing() {
     let phase = poster.await.expect("the poster");
     assert_eq!(phase.imports.len(), total.div_ceil(PER_REQUEST));
     eprintln!("faults over; one worker left running until every import finishes");
-    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
+        .await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
 
     drop(worker);
@@ -277,11 +280,12 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
     let amqp = proxy.amqp_url();
     let deployment = Deployment::new().await;
     let serve = start_api(&deployment, &[("AMQP_URL", &amqp)]).await;
-    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let api = Client::new(serve.base());
+    let key = deployment.tenant("acme").await;
     let pool = deployment.pool().await;
     let worker = deployment.spawn(Role::Work, &[("AMQP_URL", &amqp)]);
     wait_readyz(&api, 200, Duration::from_secs(60)).await;
-    pre_import(&api, &pool).await;
+    pre_import(&api, &key, &pool).await;
     // Every broker connection of both processes, once they are all up.
     let connections = proxy.open();
     assert!(
@@ -292,7 +296,7 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
     // The client keeps posting during the cuts, and during the outage.
     let total = 25 * PER_REQUEST;
     let requests = chunks(total);
-    let poster = spawn_poster(&api, requests[..20].to_vec());
+    let poster = spawn_poster(&api, &key, requests[..20].to_vec());
     for (n, delay) in [0.7, 1.2, 0.9].iter().enumerate() {
         wait_reconnected(&proxy, connections).await;
         tokio::time::sleep(Duration::from_secs_f64(*delay)).await;
@@ -350,7 +354,7 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
         }
     }
     let mut late = None;
-    let poster = spawn_poster(&api, requests[20..].to_vec());
+    let poster = spawn_poster(&api, &key, requests[20..].to_vec());
     while outage.elapsed() < Duration::from_secs(5) || !poster.is_finished() {
         if not_ready.is_none()
             && late.is_none()
@@ -374,7 +378,8 @@ async fn broker_connections_cut_and_refused_mid_import_lose_and_duplicate_nothin
     wait_readyz(&api, 200, Duration::from_secs(60)).await;
     eprintln!("/readyz answers 200 again after {:?}", outage.elapsed());
 
-    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
+        .await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
     // Checked last, so that a readiness problem does not hide the state of the data.
     assert!(
@@ -422,7 +427,7 @@ async fn wait_outbox_drained(pool: &PgPool) {
 }
 
 /// Waits until `GET /readyz` answers `status`; fails after `within`.
-async fn wait_readyz(api: &Api, status: u16, within: Duration) {
+async fn wait_readyz(api: &Client, status: u16, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         match api.readyz().await {
@@ -441,16 +446,17 @@ async fn database_connections_terminated_mid_import_lose_and_duplicate_nothing()
     let started = Instant::now();
     let deployment = Deployment::new().await;
     let serve = start_api(&deployment, &[]).await;
-    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let api = Client::new(serve.base());
+    let key = deployment.tenant("acme").await;
     let worker = deployment.spawn(Role::Work, &[]);
     let pool = deployment.pool().await;
-    pre_import(&api, &pool).await;
+    pre_import(&api, &key, &pool).await;
 
     let admin = contact_import::store::connect(&common::admin_url(), 1)
         .await
         .expect("connect to the admin database");
     let total = 15 * PER_REQUEST;
-    let poster = spawn_poster(&api, chunks(total));
+    let poster = spawn_poster(&api, &key, chunks(total));
     let delays = [0.3, 0.7, 0.4, 0.9, 0.5, 0.6, 0.8, 0.4, 1.0, 0.5];
     let (mut round, mut terminated_total, mut mid_import) = (0, 0, 0);
     // At least ten rounds, and on until every request has been accepted.
@@ -487,7 +493,8 @@ async fn database_connections_terminated_mid_import_lose_and_duplicate_nothing()
         processed(&pool).await
     );
 
-    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
+        .await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
 
     drop(worker);
@@ -594,12 +601,13 @@ async fn duplicate_and_unknown_batch_messages_are_consumed_without_effect() {
         &[("WORKERS", "1"), ("PREFETCH", "1"), ("BATCH_SIZE", "100")],
     );
     run.wait_healthy().await;
-    let api = Api::new(run.base(), &deployment.tenant("acme").await);
+    let api = Client::new(run.base());
+    let key = deployment.tenant("acme").await;
     let pool = deployment.pool().await;
 
     let mut first = Phase::new("Benali");
-    let id = first.post(&api, 0, 300).await;
-    api.wait_finished(&[id], FINISH_WITHIN).await;
+    let id = first.post(&api, &key, 0, 300).await;
+    api.wait_all_finished(&key, &[id], FINISH_WITHIN).await;
     for expected in first.expected(0) {
         assert_import_accounted(&pool, &expected).await;
     }
@@ -621,8 +629,9 @@ async fn duplicate_and_unknown_batch_messages_are_consumed_without_effect() {
 
     // Queued behind those messages: once it is done, they were all handled.
     let mut second = Phase::new("Benali");
-    let sentinel = second.post(&api, 300, 100).await;
-    api.wait_finished(&[sentinel], FINISH_WITHIN).await;
+    let sentinel = second.post(&api, &key, 300, 100).await;
+    api.wait_all_finished(&key, &[sentinel], FINISH_WITHIN)
+        .await;
 
     assert_eq!(
         fingerprint(&pool, id).await,
@@ -670,13 +679,14 @@ async fn sigterm_mid_import_drains_exits_cleanly_and_a_restart_finishes_the_impo
     ];
     let mut run = deployment.spawn(Role::Run, &overrides);
     run.wait_healthy().await;
-    let api = Api::new(run.base(), &deployment.tenant("acme").await);
+    let api = Client::new(run.base());
+    let key = deployment.tenant("acme").await;
     let pool = deployment.pool().await;
-    pre_import(&api, &pool).await;
+    pre_import(&api, &key, &pool).await;
 
     // The client keeps posting through the restarts, retrying with its idempotency keys.
     let total = 10 * PER_REQUEST;
-    let poster = spawn_poster(&api, chunks(total));
+    let poster = spawn_poster(&api, &key, chunks(total));
     let mut at = PRE as i64;
     for round in 1..=2 {
         // Signal a process that is busy: it has applied something since it started.
@@ -718,7 +728,8 @@ async fn sigterm_mid_import_drains_exits_cleanly_and_a_restart_finishes_the_impo
         run.wait_healthy().await;
     }
     let phase = poster.await.expect("the poster");
-    api.wait_finished(&phase.ids(), FINISH_WITHIN).await;
+    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
+        .await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
 
     drop(run);
@@ -750,14 +761,14 @@ async fn json_logs_name_each_batch_and_hold_no_secret_or_contact_field() {
         .to_owned();
     let key = stdout.lines().last().expect("an API key").trim().to_owned();
 
-    let api = Api::new(run.base(), &key);
+    let api = Client::new(run.base());
     let body = json!({"contacts": [
         {"externalId": "crm-SECRET-1", "phone": "+212612340001", "email": "zebulon.secret@example.org",
          "firstName": "Zebulon", "lastName": "Quartermaine", "city": "Xanadu"},
         {"phone": "12", "email": "quintessa@@bad", "firstName": "Quintessa"},
     ]});
-    let id = api.import(&body, "json-logs-1").await;
-    let finals = api.wait_finished(&[id], FINISH_WITHIN).await;
+    let id = api.import_retrying(&key, &body, "json-logs-1").await;
+    let finals = api.wait_all_finished(&key, &[id], FINISH_WITHIN).await;
     assert_eq!(finals[0]["status"], "completedWithErrors", "{}", finals[0]);
     run.terminate();
     run.wait_exit(Duration::from_secs(30)).await;
@@ -804,24 +815,26 @@ async fn a_worker_process_serves_its_batch_durations() {
     let serve = start_api(&deployment, &[]).await;
     let metrics = process::free_port();
     let _worker = deployment.spawn(Role::Work, &[("METRICS_LISTEN", &metrics.to_string())]);
-    let api = Api::new(serve.base(), &deployment.tenant("acme").await);
+    let api = Client::new(serve.base());
+    let key = deployment.tenant("acme").await;
     let id = api
-        .import(
+        .import_retrying(
+            &key,
             &json!({"contacts": [{"phone": "+212612340002"}]}),
             "worker-metrics-1",
         )
         .await;
-    api.wait_finished(&[id], FINISH_WITHIN).await;
+    api.wait_all_finished(&key, &[id], FINISH_WITHIN).await;
 
-    let client = reqwest::Client::new();
-    let health = client
-        .get(format!("http://{metrics}/healthz"))
+    let worker = Client::new(format!("http://{metrics}"));
+    let health = worker
+        .request(reqwest::Method::GET, "/healthz")
         .send()
         .await
         .expect("GET /healthz of the worker");
     assert_eq!(health.status(), 200);
-    let text = client
-        .get(format!("http://{metrics}/metrics"))
+    let text = worker
+        .request(reqwest::Method::GET, "/metrics")
         .send()
         .await
         .expect("GET /metrics of the worker")

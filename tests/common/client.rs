@@ -1,146 +1,40 @@
-//! An HTTP client of one `serve`/`run` process that behaves like a careful API user during a
-//! fault: it retries what may fail for a moment (connection refused, 5xx, 429) with the same
-//! `Idempotency-Key`, so a retry can never import twice, and it polls imports until final.
+//! The one HTTP client of the tests: the base URL of one service and a connection pool, with a
+//! 30 s bound on every request so that a test never hangs on an answer. Each suite adds the
+//! requests it makes: `tests/api/requests.rs` one request, one answer (a 5xx or a dropped
+//! connection fails the test); `tests/faults/careful.rs` a careful user's retries with the same
+//! `Idempotency-Key` while a fault lasts.
 
-use serde_json::Value;
 use std::time::Duration;
-use tokio::time::Instant;
-use uuid::Uuid;
 
 /// Statuses after which an import changes no more.
 pub const FINAL: [&str; 4] = ["completed", "completedWithErrors", "failed", "cancelled"];
 
-/// A tenant's view of one API process.
+/// A client of the service at one base URL; the tenant's key goes with each request.
 #[derive(Clone)]
-pub struct Api {
-    pub base: String,
-    key: String,
-    client: reqwest::Client,
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
 }
 
-impl Api {
-    /// A client of the API at `base` with the tenant's `key`.
-    pub fn new(base: String, key: &str) -> Api {
-        Api {
+impl Client {
+    /// A client of the service at `base` (`http://127.0.0.1:port`).
+    pub fn new(base: String) -> Client {
+        Client {
             base,
-            key: key.to_owned(),
-            client: reqwest::Client::builder()
+            http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("HTTP client"),
         }
     }
 
-    /// Posts contacts until the service answers 202 (bounded); returns the import id.
-    pub async fn import(&self, body: &Value, idempotency_key: &str) -> Uuid {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let sent = self
-                .client
-                .post(format!("{}/api/v1/contacts", self.base))
-                .bearer_auth(&self.key)
-                .header("Idempotency-Key", idempotency_key)
-                .json(body)
-                .send()
-                .await;
-            let retry_in = match sent {
-                Ok(response) if response.status() == 202 => {
-                    let accepted: Value = response.json().await.expect("202 body");
-                    let id = accepted["asyncSessionId"].as_str().expect("asyncSessionId");
-                    return id.parse().expect("a uuid");
-                }
-                Ok(response) if response.status() == 429 => {
-                    let seconds = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1);
-                    Duration::from_secs(seconds)
-                }
-                Ok(response) if response.status().is_server_error() => {
-                    let status = response.status();
-                    let body = response.text().await.unwrap_or_default();
-                    eprintln!("POST {idempotency_key}: {status} {body}; retrying");
-                    Duration::from_millis(300)
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    panic!(
-                        "POST {idempotency_key}: {status} {}",
-                        response.text().await.unwrap_or_default()
-                    );
-                }
-                Err(e) => {
-                    eprintln!("POST {idempotency_key}: {e}; retrying");
-                    Duration::from_millis(300)
-                }
-            };
-            assert!(
-                Instant::now() < deadline,
-                "POST {idempotency_key} was never accepted"
-            );
-            tokio::time::sleep(retry_in).await;
-        }
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
-    /// `GET /api/v1/imports/{id}`, retried while the service cannot answer (bounded).
-    pub async fn status(&self, id: Uuid) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let sent = self
-                .client
-                .get(format!("{}/api/v1/imports/{id}", self.base))
-                .bearer_auth(&self.key)
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status() == 200 => {
-                    return response.json().await.expect("status body");
-                }
-                Ok(response) if response.status().is_server_error() => {}
-                Ok(response) => panic!("GET import {id}: {}", response.status()),
-                Err(_) => {}
-            }
-            assert!(Instant::now() < deadline, "GET import {id} kept failing");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Polls every import until each is final (bounded by `within`); their final statuses.
-    pub async fn wait_finished(&self, ids: &[Uuid], within: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + within;
-        let mut finals = Vec::with_capacity(ids.len());
-        for &id in ids {
-            loop {
-                let status = self.status(id).await;
-                if status["status"]
-                    .as_str()
-                    .is_some_and(|s| FINAL.contains(&s))
-                {
-                    finals.push(status);
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "import {id} did not finish within {within:?}: {status}"
-                );
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-        finals
-    }
-
-    /// The status code and body of `GET /readyz`, or `None` when the process does not answer.
-    pub async fn readyz(&self) -> Option<(u16, String)> {
-        let response = self
-            .client
-            .get(format!("{}/readyz", self.base))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().await.unwrap_or_default()))
+    /// A request to `path`, without a key: add what the test needs, then send it.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
     }
 }

@@ -1,14 +1,13 @@
-//! Spawns the real service in-process against the real PostgreSQL and RabbitMQ: a fresh
-//! database, a fresh queue prefix and a random port per test, so tests run in parallel.
+//! What both test binaries share (`tests/api`, the features; `tests/faults.rs`, the fault
+//! suite): every test gets a fresh database and a fresh queue prefix on the real PostgreSQL and
+//! RabbitMQ, and gives them back; the contacts the tests import; the one HTTP client.
 
-#![allow(dead_code)]
+mod client;
 
+pub use client::{Client, FINAL};
 use contact_import::settings::{LogFormat, Settings};
-use contact_import::startup::{self, Roles, Running};
 use contact_import::store;
 use serde_json::Value;
-use sqlx::PgPool;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// The admin URL tests create their databases from.
@@ -43,16 +42,6 @@ pub async fn remove_test_resources(db_name: &str, queue_prefix: &str) {
         .await;
         admin.close().await;
     }
-}
-
-/// A running service and a client for it.
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub pool: PgPool,
-    pub settings: Settings,
-    pub db_name: String,
-    running: Option<Running>,
 }
 
 /// Settings for a test: its own database and queue prefix, a random port.
@@ -101,11 +90,6 @@ pub async fn test_settings() -> Settings {
     }
 }
 
-/// The whole service (API, relay, workers).
-pub async fn spawn_app() -> TestApp {
-    spawn_with(test_settings().await, Roles::ALL).await
-}
-
 /// The name of the database a test's settings point at.
 pub fn database_name(settings: &Settings) -> String {
     settings
@@ -114,194 +98,6 @@ pub fn database_name(settings: &Settings) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// The service with given settings and roles.
-pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
-    let db_name = database_name(&settings);
-    let running = startup::start(settings.clone(), roles)
-        .await
-        .expect("start the service");
-    let addr = running.addr.expect("the API listens");
-    let pool = store::connect(&settings.database_url, 4)
-        .await
-        .expect("connect to the test database");
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        pool,
-        settings,
-        db_name,
-        running: Some(running),
-    }
-}
-
-impl TestApp {
-    /// Creates a tenant; returns its API key.
-    pub async fn tenant(&self, name: &str) -> String {
-        store::tenants::create(&self.pool, name)
-            .await
-            .expect("create tenant")
-            .api_key
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub async fn post_contacts(&self, key: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/contacts"))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("POST /api/v1/contacts")
-    }
-
-    /// `POST /api/v1/imports{query}` with a raw `text/csv` body.
-    pub async fn upload_csv(
-        &self,
-        key: &str,
-        query: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/api/v1/imports{query}")))
-            .bearer_auth(key)
-            .header("content-type", "text/csv")
-            .body(body)
-            .send()
-            .await
-            .expect("POST /api/v1/imports")
-    }
-
-    /// A request without a body (`POST …/cancel`, `DELETE /api/v1/contacts/{id}`, …).
-    pub async fn send(&self, key: &str, method: reqwest::Method, path: &str) -> reqwest::Response {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("GET")
-    }
-
-    pub async fn get_json(&self, key: &str, path: &str) -> Value {
-        let response = self.get(key, path).await;
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.expect("JSON body")
-    }
-
-    /// Posts an import, expects 202, returns its id.
-    pub async fn import(&self, key: &str, body: &Value) -> String {
-        let response = self.post_contacts(key, body).await;
-        let status = response.status();
-        let answer: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, 202, "intake answered {answer}");
-        answer["asyncSessionId"]
-            .as_str()
-            .expect("asyncSessionId")
-            .to_owned()
-    }
-
-    /// Polls the import's status until it is final (bounded: 120 s).
-    pub async fn wait_finished(&self, key: &str, id: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let status = self.get_json(key, &format!("/api/v1/imports/{id}")).await;
-            match status["status"].as_str() {
-                Some("completed" | "completedWithErrors" | "failed" | "cancelled") => {
-                    return status;
-                }
-                _ if tokio::time::Instant::now() > deadline => {
-                    panic!("import {id} did not finish: {status}")
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    }
-
-    /// A multipart body (already encoded, with this boundary) to `POST /api/v1/imports`;
-    /// returns the answer's JSON after checking its status.
-    pub async fn upload_multipart(
-        &self,
-        key: &str,
-        boundary: &str,
-        body: impl Into<reqwest::Body>,
-        expected: u16,
-    ) -> Value {
-        let response = self
-            .client
-            .post(self.url("/api/v1/imports"))
-            .bearer_auth(key)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("POST /api/v1/imports");
-        let status = response.status();
-        let answer: Value = response.json().await.expect("a JSON answer");
-        assert_eq!(status, expected, "{answer}");
-        answer
-    }
-
-    /// Imports and waits; returns the final status.
-    pub async fn import_and_wait(&self, key: &str, body: &Value) -> Value {
-        let id = self.import(key, body).await;
-        self.wait_finished(key, &id).await
-    }
-
-    /// Every row result of an import, following `nextAfter`.
-    pub async fn all_rows(&self, key: &str, id: &str, query: &str) -> Vec<Value> {
-        let mut rows = Vec::new();
-        let mut after: Option<i64> = None;
-        loop {
-            let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
-            let page = self
-                .get_json(
-                    key,
-                    &format!("/api/v1/imports/{id}/rows?limit=1000{query}{cursor}"),
-                )
-                .await;
-            rows.extend(page["rows"].as_array().expect("rows").iter().cloned());
-            match page["nextAfter"].as_i64() {
-                Some(next) => after = Some(next),
-                None => return rows,
-            }
-        }
-    }
-
-    /// The contact holding this phone, if any.
-    pub async fn contact_by(&self, key: &str, query: &str) -> Option<Value> {
-        let page = self
-            .get_json(
-                key,
-                &format!("/api/v1/contacts?{query}&includeDeleted=true"),
-            )
-            .await;
-        page["data"].as_array().and_then(|d| d.first().cloned())
-    }
-
-    /// Stops the service and drops its database and queues.
-    pub async fn finish(mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-        self.pool.close().await;
-        remove_test_resources(&self.db_name, &self.settings.queue_prefix).await;
-    }
 }
 
 /// A realistic, valid Moroccan mobile number in E.164, distinct per `n`.
@@ -321,23 +117,4 @@ pub fn contacts(from: usize, count: usize) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-/// Polls `check` every 50 ms until it gives a value (bounded: 30 s, then fails naming `what`).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/data/contacts.xlsx, the spreadsheet of tests/csv.rs, with nothing but the
+"""Writes tests/data/contacts.xlsx, the spreadsheet of tests/api/xlsx.rs, with nothing but the
 standard library: a minimal Office Open XML workbook whose first sheet holds a header row and
 contacts with the kinds of cell a real export has (shared and inline strings, a phone stored as
 a number, a date cell, a boolean), and a second sheet that must be ignored.

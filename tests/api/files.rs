@@ -1,24 +1,11 @@
-//! CSV imports end to end: uploads as real clients send them, the mapping, duplicates in a
-//! file, results and errors files read back, cancel, and an upload cut off half-way.
+//! CSV files end to end: uploads as real clients send them (raw and multipart), the mapping,
+//! duplicates in a file, empty cells, the results and errors files read back, and a dry run
+//! of a file.
 
-mod common;
-
-use common::{TestApp, phone, spawn_app, spawn_with, test_settings};
+use crate::app::{TestApp, spawn_app, spawn_with};
+use crate::common::{phone, test_settings};
 use contact_import::startup::Roles;
 use serde_json::{Value, json};
-
-async fn upload_ok(
-    app: &TestApp,
-    key: &str,
-    query: &str,
-    body: impl Into<reqwest::Body>,
-) -> String {
-    let response = app.upload_csv(key, query, body).await;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(status, 202, "{answer}");
-    answer["asyncSessionId"].as_str().unwrap().to_owned()
-}
 
 async fn csv_file(app: &TestApp, key: &str, id: &str, name: &str) -> Vec<Vec<String>> {
     let response = app.get(key, &format!("/api/v1/imports/{id}/{name}")).await;
@@ -61,7 +48,7 @@ async fn a_file_is_imported_and_its_results_file_matches_it_row_by_row() {
             "{p},First{n},Benali,person.{n}@example.com,note {n}\n"
         ));
     }
-    let id = upload_ok(&app, &key, "", file.clone()).await;
+    let id = app.import_csv(&key, "", file.clone()).await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["source"], "csv");
     assert_eq!(
@@ -137,7 +124,7 @@ async fn files_as_people_send_them_are_read() {
     file.extend_from_slice(b"\xE9;Paris\r\n");
     file.extend_from_slice(format!("{};Wei;Kuala Lumpur\r\n", phone(4)).as_bytes());
     file.extend_from_slice(b"\r\n\r\n");
-    let id = upload_ok(&app, &key, "", file).await;
+    let id = app.import_csv(&key, "", file).await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["totalRows"], 4, "{status}");
     let rows = app.all_rows(&key, &id, "").await;
@@ -225,7 +212,7 @@ async fn a_mapping_that_cannot_work_is_refused_before_anything_is_stored() {
         "?mapping={}",
         urlencode(&json!({"Mobile": "phone", "Name": "firstName", "Other": null}).to_string())
     );
-    let id = upload_ok(&app, &key, &query, file).await;
+    let id = app.import_csv(&key, &query, file).await;
     assert_eq!(app.wait_finished(&key, &id).await["created"], 1);
     app.finish().await;
 }
@@ -248,7 +235,7 @@ async fn rows_of_one_file_with_the_same_identifier_both_fail_even_in_different_b
     let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
     let file = "phone,firstName\n+212612345678,A\n+212612345600,B\n+212612345601,C\n0612345678,D\n00212 612 345 678,E\n";
-    let id = upload_ok(&app, &key, "?defaultRegion=MA", file).await;
+    let id = app.import_csv(&key, "?defaultRegion=MA", file).await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(
         (status["created"].as_i64(), status["failed"].as_i64()),
@@ -291,342 +278,6 @@ async fn multipart_uploads_carry_their_options_and_formulas_are_escaped() {
     let results = csv_file(&app, &key, &id, "results.csv").await;
     assert_eq!(results[1][1], "'=HYPERLINK(\"http://evil\")");
     assert_eq!(results[1][2], "+212612345678");
-    app.finish().await;
-}
-
-#[tokio::test]
-async fn a_cancelled_import_skips_and_counts_what_has_not_started() {
-    let mut settings = test_settings().await;
-    settings.batch_size = 10;
-    // No workers: nothing starts, so everything is cancelled.
-    let app = spawn_with(settings, Roles::API).await;
-    let key = app.tenant("acme").await;
-    let mut file = String::from("phone\n");
-    for n in 0..50 {
-        file.push_str(&format!("{}\n", phone(n)));
-    }
-    let id = upload_ok(&app, &key, "", file).await;
-    let response = app
-        .send(
-            &key,
-            reqwest::Method::POST,
-            &format!("/api/v1/imports/{id}/cancel"),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let status: Value = response.json().await.unwrap();
-    assert_eq!(status["status"], "cancelled");
-    assert_eq!(
-        (status["processedRows"].as_i64(), status["skipped"].as_i64()),
-        (Some(50), Some(50))
-    );
-    assert!(status["finishedAt"].is_string());
-    let rows = app.all_rows(&key, &id, "").await;
-    assert_eq!(rows.len(), 50);
-    assert!(
-        rows.iter()
-            .all(|r| r["status"] == "skipped" && r["warnings"][0]["code"] == "cancelled")
-    );
-    let again = app
-        .send(
-            &key,
-            reqwest::Method::POST,
-            &format!("/api/v1/imports/{id}/cancel"),
-        )
-        .await;
-    assert_eq!(again.status(), 409);
-    let other = app.tenant("other").await;
-    let foreign = app
-        .send(
-            &other,
-            reqwest::Method::POST,
-            &format!("/api/v1/imports/{id}/cancel"),
-        )
-        .await;
-    assert_eq!(foreign.status(), 404);
-    let (contacts,): (i64,) = sqlx::query_as("SELECT count(*) FROM contacts")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(contacts, 0);
-    app.finish().await;
-}
-
-#[tokio::test]
-async fn an_upload_cut_off_half_way_leaves_a_failed_import_and_applies_nothing() {
-    let mut settings = test_settings().await;
-    settings.batch_size = 10;
-    let app = spawn_with(settings, Roles::ALL).await;
-    let key = app.tenant("acme").await;
-    let mut head = String::from("phone,firstName\n");
-    for n in 0..100 {
-        head.push_str(&format!("{},P{n}\n", phone(n)));
-    }
-    // The body sends its first part, waits until the service has started storing the file
-    // (its import exists), then breaks off.
-    let pool = app.pool.clone();
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(0, move |step| {
-        let (pool, head) = (pool.clone(), head.clone());
-        async move {
-            match step {
-                0 => Some((Ok(head), 1)),
-                1 => {
-                    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-                    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM imports")
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap()
-                        == 0
-                    {
-                        assert!(
-                            tokio::time::Instant::now() < deadline,
-                            "the service never started storing the upload"
-                        );
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    }
-                    Some((Err(std::io::Error::other("client went away")), 2))
-                }
-                _ => None,
-            }
-        }
-    }));
-    let result = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(&key)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await;
-    assert!(result.is_err() || result.is_ok_and(|r| r.status().is_client_error()));
-    // The service notices the cut on its own; poll until the import it had started is failed.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let import = loop {
-        let list = app.get_json(&key, "/api/v1/imports").await;
-        if let Some(import) = list["data"]
-            .as_array()
-            .and_then(|d| d.first())
-            .filter(|i| i["status"] == "failed")
-        {
-            break import.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no failed import: {list}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    assert!(
-        import["error"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was applied"),
-        "{import}"
-    );
-    assert_eq!(
-        (
-            import["totalRows"].as_i64(),
-            import["processedRows"].as_i64()
-        ),
-        (Some(0), Some(0))
-    );
-    let (batches, contacts): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM import_batches), (SELECT count(*) FROM contacts)",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!((batches, contacts), (0, 0));
-    app.finish().await;
-}
-
-#[tokio::test]
-async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_nothing() {
-    use contact_import::store::maintenance::fail_abandoned_uploads;
-    use std::time::Duration;
-    let app = spawn_app().await;
-    let key = app.tenant("acme").await;
-    // What a process that died while receiving a file leaves behind: a queued CSV import with
-    // held batches, the last stored a while ago. Beside it, one being received right now.
-    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    for (id, age) in [
-        (uuid::Uuid::now_v7(), "20 minutes"),
-        (uuid::Uuid::now_v7(), "1 second"),
-    ] {
-        // One transaction: the service's maintenance task (every second) sees both or neither.
-        let mut tx = app.pool.begin().await.unwrap();
-        sqlx::query(
-            "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, created_at)
-             VALUES ($1, $2, 'csv', 'queued', '{\"dedupeOn\":\"phone\",\"mode\":\"upsert\",\"overwrite\":true,\"defaultRegion\":null,\"restoreDeleted\":false}', 0, 0, now() - $3::interval)",
-        )
-        .bind(id)
-        .bind(tenant)
-        .bind(age)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload, state, created_at)
-             VALUES ($1, $2, 0, 0, 1, '[]', 'held', now() - $3::interval)",
-        )
-        .bind(id)
-        .bind(tenant)
-        .bind(age)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
-    // The service's own maintenance task may have done it already; either way it is done once.
-    fail_abandoned_uploads(&app.pool, Duration::from_secs(600))
-        .await
-        .unwrap();
-    assert_eq!(
-        fail_abandoned_uploads(&app.pool, Duration::from_secs(600))
-            .await
-            .unwrap(),
-        0
-    );
-    let list = app.get_json(&key, "/api/v1/imports").await;
-    let statuses: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["status"].as_str())
-        .collect();
-    assert_eq!(statuses, ["queued", "failed"]);
-    assert!(
-        list["data"][1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was applied")
-    );
-    let (held,): (i64,) = sqlx::query_as("SELECT count(*) FROM import_batches")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(held, 1, "only the live upload keeps its batch");
-    app.finish().await;
-}
-
-/// `.xlsx`: the first sheet is imported as a CSV file would be, as a raw body or as the
-/// multipart file part, with the same options, mapping and results; a file past
-/// `MAX_XLSX_BYTES` is a 413 and one that is not a workbook a 422, with nothing stored.
-#[tokio::test]
-async fn the_first_sheet_of_an_xlsx_file_is_imported_like_a_csv_file() {
-    const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-    let mut settings = test_settings().await;
-    settings.max_xlsx_bytes = 8 * 1024;
-    let app = spawn_with(settings, Roles::ALL).await;
-    let key = app.tenant("acme").await;
-    let field = app
-        .client
-        .post(app.url("/api/v1/fields"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "vip", "type": "boolean"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(field.status(), 201);
-    // tests/data/make_xlsx.py writes it.
-    let workbook: &[u8] = include_bytes!("data/contacts.xlsx");
-
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports?defaultRegion=MA&tags=sheet"))
-        .bearer_auth(&key)
-        .header("content-type", XLSX)
-        .body(workbook.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = response.json().await.unwrap();
-    let id = answer["asyncSessionId"].as_str().expect("202").to_owned();
-    let status = app.wait_finished(&key, &id).await;
-    assert_eq!(
-        (
-            status["created"].as_i64(),
-            status["failed"].as_i64(),
-            status["source"].as_str()
-        ),
-        (Some(2), Some(1), Some("csv")),
-        "{status}"
-    );
-    let amina = app.contact_by(&key, "phone=%2B212612345678").await.unwrap();
-    assert_eq!(amina["firstName"], "Amina");
-    assert_eq!(amina["email"], "amina@example.com");
-    assert_eq!(amina["birthday"], "1987-03-21", "a date cell");
-    assert_eq!(amina["customAttributes"]["vip"], true, "a boolean cell");
-    assert!(amina["tags"].as_array().unwrap().contains(&json!("sheet")));
-    let youssef = app.contact_by(&key, "phone=%2B212612345679").await.unwrap();
-    assert_eq!(youssef["customAttributes"]["vip"], false);
-    assert!(
-        app.contact_by(&key, "phone=%2B212612345600")
-            .await
-            .is_none(),
-        "only the first sheet"
-    );
-    let failed = app.all_rows(&key, &id, "&status=failed").await;
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["index"], 2);
-    assert_eq!(failed[0]["errors"][0]["code"], "invalid_phone");
-    let results = app
-        .get(&key, &format!("/api/v1/imports/{id}/results.csv"))
-        .await;
-    let results = results.text().await.unwrap();
-    assert_eq!(results.lines().count(), 4, "{results}");
-
-    // The multipart file part, known by its file name.
-    let boundary = "XlSxBoUnDaRy";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"options\"\r\n\r\n{{\"defaultRegion\": \"MA\", \"overwrite\": false}}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Contacts.xlsx\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(workbook);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let answer = app.upload_multipart(&key, boundary, body, 202).await;
-    let id = answer["asyncSessionId"].as_str().expect("202").to_owned();
-    let status = app.wait_finished(&key, &id).await;
-    assert_eq!(
-        (status["updated"].as_i64(), status["failed"].as_i64()),
-        (Some(2), Some(1)),
-        "{status}"
-    );
-
-    // Too big to hold: 413, and not a workbook: 422; nothing stored either way.
-    let (before,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    for (bytes, expected) in [
-        (vec![b'x'; 9 * 1024], 413),
-        (b"phone\n+212612345678\n".to_vec(), 422),
-    ] {
-        let response = app
-            .client
-            .post(app.url("/api/v1/imports"))
-            .bearer_auth(&key)
-            .header("content-type", XLSX)
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), expected);
-        let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
-            "{problem}"
-        );
-    }
-    let (after,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(before, after);
     app.finish().await;
 }
 

@@ -3,7 +3,7 @@
 //! configured through the environment as an operator would, SIGKILLed when its guard drops so
 //! a failing test leaves nothing behind, its log kept in a file that a failing test prints.
 
-use crate::common::{amqp_url, database_name, remove_test_resources, test_settings};
+use crate::common::{Client, amqp_url, database_name, remove_test_resources, test_settings};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::fs::File;
@@ -221,7 +221,7 @@ impl Service {
 
     /// Waits (bounded) until `GET /healthz` answers 200.
     pub async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::new();
+        let client = Client::new(self.base());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self
@@ -235,8 +235,10 @@ impl Service {
                     self.log_tail(40)
                 );
             }
-            let url = format!("{}/healthz", self.base());
-            if let Ok(response) = client.get(&url).send().await
+            if let Ok(response) = client
+                .request(reqwest::Method::GET, "/healthz")
+                .send()
+                .await
                 && response.status() == 200
             {
                 return;

@@ -1,0 +1,249 @@
+//! What the worker guarantees for each batch, the test playing the broker: a batch delivered
+//! twice or two batches at once apply nothing twice and lose nothing; a batch that cannot be
+//! applied, or that the broker dead-letters, is dead, its rows fail, and a replay applies it.
+
+use crate::app::{TestApp, spawn_with};
+use crate::checks::{assert_counters_add_up, codes};
+use crate::common::{contacts, test_settings};
+use contact_import::startup::Roles;
+use contact_import::worker::{self, BatchOutcome, BatchRef};
+use serde_json::json;
+
+async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
+    let rows: Vec<(uuid::Uuid, i32)> = sqlx::query_as(
+        "SELECT import_id, batch_no FROM import_batches ORDER BY import_id, batch_no",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(import_id, batch_no)| BatchRef {
+            import_id,
+            batch_no,
+            tenant_id: None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_applies_nothing_twice() {
+    // No workers: the test plays the worker, delivering the same batch twice at once and again later.
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let id = app
+        .import(&key, &json!({"contacts": contacts(0, 300)}))
+        .await;
+    let batch = pending_batches(&app).await[0];
+    let (a, b) = tokio::join!(
+        worker::run_batch(&app.pool, batch),
+        worker::run_batch(&app.pool, batch)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, BatchOutcome::Applied(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&BatchOutcome::AlreadyDone));
+    assert_eq!(
+        worker::run_batch(&app.pool, batch).await.unwrap(),
+        BatchOutcome::AlreadyDone
+    );
+    let unknown = BatchRef {
+        import_id: uuid::Uuid::new_v4(),
+        batch_no: 0,
+        tenant_id: None,
+    };
+    assert_eq!(
+        worker::run_batch(&app.pool, unknown).await.unwrap(),
+        BatchOutcome::Unknown
+    );
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["created"], 300);
+    assert_eq!(status["processedRows"], 300);
+    let (results, contacts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM row_results), (SELECT count(*) FROM contacts)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((results, contacts), (300, 300));
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing() {
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let first = app
+        .import(&key, &json!({"contacts": contacts(0, 500)}))
+        .await;
+    let mut reversed = contacts(0, 500);
+    reversed.reverse();
+    for c in &mut reversed {
+        c["lastName"] = json!("Second");
+    }
+    let second = app.import(&key, &json!({"contacts": reversed})).await;
+    let batches = pending_batches(&app).await;
+    assert_eq!(batches.len(), 2);
+    let (a, b) = tokio::join!(
+        worker::run_batch(&app.pool, batches[0]),
+        worker::run_batch(&app.pool, batches[1])
+    );
+    assert!(matches!(a.unwrap(), BatchOutcome::Applied(_)));
+    assert!(matches!(b.unwrap(), BatchOutcome::Applied(_)));
+    let s1 = app.wait_finished(&key, &first).await;
+    let s2 = app.wait_finished(&key, &second).await;
+    let created = s1["created"].as_i64().unwrap() + s2["created"].as_i64().unwrap();
+    let updated = s1["updated"].as_i64().unwrap() + s2["updated"].as_i64().unwrap();
+    assert_eq!((created, updated), (500, 500), "{s1} {s2}");
+    let (contacts, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((contacts, distinct), (500, 500));
+    app.finish().await;
+}
+
+async fn start_workers(app: &TestApp) -> contact_import::startup::Running {
+    contact_import::startup::start(app.settings.clone(), Roles::WORKERS)
+        .await
+        .expect("start workers")
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrives_it() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 2;
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 4)})).await;
+    // Batch 1's stored payload is damaged: no delivery can ever apply it.
+    let original: Vec<u8> =
+        sqlx::query_scalar("SELECT payload FROM import_batches WHERE batch_no = 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE import_batches SET payload = 'not json' WHERE batch_no = 1")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let workers = start_workers(&app).await;
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completedWithErrors", "{status}");
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_counters_add_up(&status);
+    let failed = app.all_rows(&key, &id, "&status=failed").await;
+    assert_eq!(
+        failed
+            .iter()
+            .map(|r| r["index"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(codes(&failed[0], "errors"), ["batch_failed"]);
+    assert!(
+        failed[0]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payload"),
+        "{}",
+        failed[0]
+    );
+    let dead = contact_import::store::batches::list_dead(&app.pool, None)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].batch_no, 1);
+
+    // The operator repairs the cause and replays: the rows are applied, the counts taken back.
+    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = 1")
+        .bind(&original)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        contact_import::store::batches::replay_dead(&app.pool, None)
+            .await
+            .unwrap(),
+        1
+    );
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(4), Some(0))
+    );
+    assert_counters_add_up(&status);
+    assert_eq!(app.all_rows(&key, &id, "").await.len(), 4);
+    assert!(
+        contact_import::store::batches::list_dead(&app.pool, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    workers.stop().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes() {
+    use lapin::BasicProperties;
+    use lapin::options::BasicPublishOptions;
+    // No workers: the batch sits in the queue until the "broker" dead-letters it.
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 3)})).await;
+    let batch = pending_batches(&app).await[0];
+    let topology = contact_import::broker::Topology::new(&app.settings.queue_prefix);
+    let connection = contact_import::broker::connect(&app.settings.amqp_url, "test")
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    topology.declare(&channel).await.unwrap();
+    let body = serde_json::to_vec(&batch).unwrap();
+    channel
+        .basic_publish(
+            "".into(),
+            topology.dead_letters().as_str().into(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["failed"], 3);
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    assert!(
+        rows.iter().all(|r| codes(r, "errors") == ["batch_failed"]),
+        "{rows:?}"
+    );
+
+    // Replayed with workers running, the same batch is applied; the stale message already in
+    // the queue finds it done and changes nothing.
+    contact_import::store::batches::replay_dead(&app.pool, Some(batch.import_id))
+        .await
+        .unwrap();
+    let workers = start_workers(&app).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"], 3);
+    assert_counters_add_up(&status);
+    let _ = connection.close(200, "bye".into()).await;
+    workers.stop().await;
+    app.finish().await;
+}

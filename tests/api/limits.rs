@@ -1,0 +1,140 @@
+//! The limits that keep one tenant from crowding out the others: a POST rate shared by every
+//! `serve` process, a cap on the rows a tenant has waiting, and the relay's round-robin.
+
+use crate::app::spawn_with;
+use crate::common::{contacts, test_settings};
+use contact_import::startup::Roles;
+use serde_json::{Value, json};
+
+/// A big import of one tenant does not queue another tenant's small import behind it: the
+/// relay shares the slots in flight round-robin (here 2 in all and 1 per tenant while both
+/// wait, with one worker), so the small one is done after a few of the big one's batches —
+/// in arrival order it would wait for all the big one's remaining batches.
+#[tokio::test]
+async fn a_small_import_is_not_queued_behind_another_tenants_big_one() {
+    let mut settings = test_settings().await;
+    settings.workers = 1;
+    settings.batch_size = 20;
+    settings.relay_max_in_flight = 2;
+    settings.relay_tenant_in_flight = 1;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let (big, small) = (app.tenant("big").await, app.tenant("small").await);
+    let mut big_ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({"contacts": contacts(i * 600, 600)});
+        big_ids.push(app.import(&big, &body).await);
+    }
+    let small_id = app
+        .import(&small, &json!({"contacts": contacts(0, 40)}))
+        .await;
+    let status = app.wait_finished(&small, &small_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"], 40, "{status}");
+
+    let (big_done, big_total): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE b.done_at > s.created_at AND b.done_at <= s.finished_at),
+                count(*)
+         FROM import_batches b JOIN imports s ON s.id = $2
+         WHERE b.import_id = ANY($1)",
+    )
+    .bind(
+        big_ids
+            .iter()
+            .map(|id| id.parse::<uuid::Uuid>().expect("an import id"))
+            .collect::<Vec<_>>(),
+    )
+    .bind(small_id.parse::<uuid::Uuid>().expect("an import id"))
+    .fetch_one(&app.pool)
+    .await
+    .expect("count the big import's batches");
+    assert_eq!(big_total, 90);
+    // Counted from the small import's arrival: the big one's batches that the worker applied
+    // while the requests were still being posted do not count against the relay.
+    assert!(
+        big_done <= 6,
+        "{big_done} of the big import's 90 batches were done while the small import waited"
+    );
+    for id in &big_ids {
+        let status = app.wait_finished(&big, id).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        assert_eq!(status["created"], 600, "{status}");
+    }
+    app.finish().await;
+}
+
+/// A tenant's POST rate is one token bucket for every `serve` process: two processes on one
+/// database share it; reads are not limited; another tenant has a bucket of its own.
+#[tokio::test]
+async fn the_rate_limit_holds_across_two_serve_processes() {
+    let mut settings = test_settings().await;
+    settings.rate_limit_rps = 0.5;
+    settings.rate_limit_burst = 3;
+    let first = spawn_with(settings.clone(), Roles::API).await;
+    let second = spawn_with(settings, Roles::API).await;
+    let key = first.tenant("acme").await;
+    let body = json!({"contacts": contacts(0, 1)});
+    for app in [&first, &second, &first] {
+        let response = app.post_contacts(&key, &body).await;
+        assert_eq!(response.status(), 202, "within the burst of 3");
+    }
+    for app in [&second, &first] {
+        let response = app.post_contacts(&key, &body).await;
+        assert_eq!(response.status(), 429);
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("Retry-After")
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(
+            (1..=2).contains(&retry_after),
+            "one token every 2 s: {retry_after}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.expect("problem+json");
+        assert_eq!(problem["status"], 429);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("0.5 requests a second")),
+            "{problem}"
+        );
+    }
+    assert_eq!(second.get(&key, "/api/v1/imports").await.status(), 200);
+    let other = second.tenant("other").await;
+    assert_eq!(second.post_contacts(&other, &body).await.status(), 202);
+    second.finish().await;
+    first.finish().await;
+}
+
+/// A tenant cannot queue more than MAX_QUEUED_ROWS rows that are not yet applied: the request
+/// that would pass it gets 429 with the numbers, stores nothing, and a smaller one still fits.
+#[tokio::test]
+async fn intake_beyond_the_tenants_backlog_cap_is_refused() {
+    let mut settings = test_settings().await;
+    settings.max_queued_rows = 5;
+    // No workers: nothing is applied, so what is accepted stays queued.
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let three = json!({"contacts": contacts(0, 3)});
+    assert_eq!(app.post_contacts(&key, &three).await.status(), 202);
+    let response = app.post_contacts(&key, &three).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.expect("problem+json");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("3 rows stored") && detail.contains("limit of 5"),
+        "{detail}"
+    );
+    let (imports,): (i64,) = sqlx::query_as("SELECT count(*) FROM imports")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count imports");
+    assert_eq!(imports, 1, "the refused request stored nothing");
+    let two = json!({"contacts": contacts(10, 2)});
+    assert_eq!(app.post_contacts(&key, &two).await.status(), 202);
+    app.finish().await;
+}

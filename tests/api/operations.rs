@@ -1,0 +1,247 @@
+//! What operators rely on: health and readiness, `/metrics` and the queue depths, planner
+//! statistics kept fresh without autovacuum, and the operations page in a real headless
+//! Chromium, driven over WebDriver (Debian's `chromium` and `chromium-driver`;
+//! `deploy/test.sh` installs them when missing): sign in with the admin token, start an
+//! import, and watch the page show it progressing to done. The last screenshot is kept in
+//! `target/test-artifacts/ops-page.png`.
+
+use crate::app::{ADMIN_TOKEN, spawn_app, spawn_with};
+use crate::common::{contacts, phone, test_settings};
+use crate::webdriver::Driver;
+use contact_import::startup::Roles;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[tokio::test]
+async fn health_and_readiness_report_the_dependencies() {
+    let app = spawn_app().await;
+    let health = app
+        .request(reqwest::Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // Readiness turns 200 once the relay has connected to the broker.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = app
+            .request(reqwest::Method::GET, "/readyz")
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == 200 {
+            let body: Value = ready.json().await.unwrap();
+            assert_eq!(body["database"], "up");
+            assert_eq!(body["broker"], "up");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.finish().await;
+}
+
+/// `/metrics` after an import: the row counters are the import's, the imports gauge counts it,
+/// the outbox is empty, the queue series come from the broker (its consumers are this
+/// process's workers), and `/api/v1/ops/queues` shows the same queues.
+#[tokio::test]
+async fn metrics_and_queue_depths_match_the_imports() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let mut rows = contacts(0, 5);
+    rows.push(json!({"phone": "not a phone"}));
+    let status = app.import_and_wait(&key, &json!({"contacts": rows})).await;
+    assert_eq!(status["status"], "completedWithErrors", "{status}");
+
+    let response = app
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("metrics text");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    for outcome in ["created", "updated", "skipped", "failed"] {
+        assert_eq!(
+            value(&format!(
+                r#"contact_import_rows_total{{outcome="{outcome}"}}"#
+            )),
+            status[outcome].as_f64().expect("a count"),
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        value(r#"contact_import_imports{status="completedWithErrors"}"#),
+        1.0
+    );
+    assert_eq!(value(r#"contact_import_imports{status="queued"}"#), 0.0);
+    assert_eq!(value("contact_import_outbox_pending"), 0.0);
+    assert_eq!(value("contact_import_events_pending"), 0.0);
+    assert_eq!(value(r#"contact_import_callbacks{status="pending"}"#), 0.0);
+    assert!(value("contact_import_batch_duration_seconds_count") >= 1.0);
+    let batches = format!("{}.batches", app.settings.queue_prefix);
+    assert_eq!(
+        value(&format!(
+            r#"contact_import_queue_messages{{queue="{batches}"}}"#
+        )),
+        0.0
+    );
+    assert_eq!(
+        value(&format!(
+            r#"contact_import_queue_consumers{{queue="{batches}"}}"#
+        )),
+        app.settings.workers as f64
+    );
+
+    let queues = app.get_json(&key, "/api/v1/ops/queues").await;
+    let names: Vec<&str> = queues["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .filter_map(|q| q["name"].as_str())
+        .collect();
+    let dead = format!("{}.batches.dlq", app.settings.queue_prefix);
+    assert_eq!(names, [batches.as_str(), dead.as_str()], "{queues}");
+    assert_eq!(queues["queues"][0]["consumers"], app.settings.workers);
+    let anonymous = app
+        .request(reqwest::Method::GET, "/api/v1/ops/queues")
+        .send()
+        .await
+        .expect("GET without a key");
+    assert_eq!(anonymous.status(), 401);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself() {
+    // Autovacuum may be off (it is on CI machines): the service must not depend on it.
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(&key, &json!({"contacts": contacts(0, 3000)}))
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let analysed: Option<bool> = sqlx::query_scalar(
+            "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'contacts'",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        if analysed == Some(true) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "contacts was never analysed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (estimate,): (f32,) =
+        sqlx::query_as("SELECT reltuples FROM pg_class WHERE relname = 'contacts'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(estimate >= 2500.0, "statistics still say {estimate} rows");
+    app.finish().await;
+}
+
+/// What the page shows of one import: where it is listed, its status and its progress.
+async fn seen(driver: &Driver, id: &str) -> Value {
+    driver
+        .script(
+            "const id = arguments[0];
+             const running = document.querySelector(`#running tr[data-import=\"${id}\"]`);
+             if (running) {
+               const bar = running.querySelector('progress');
+               return {table: 'running', status: running.dataset.status, value: bar.value, max: bar.max};
+             }
+             const done = document.querySelector(`#finished tr[data-import=\"${id}\"]`);
+             if (done) return {table: 'finished', status: done.dataset.status};
+             return {table: null};",
+            json!([id]),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_page_shows_an_import_progressing_to_done() {
+    let mut settings = test_settings().await;
+    settings.admin_token = Some(ADMIN_TOKEN.into());
+    // One worker and small batches: the import takes a few seconds, long enough to watch.
+    settings.workers = 1;
+    settings.batch_size = 20;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+
+    // Without the token the data is refused; the page itself holds no data.
+    let anonymous = app
+        .request(reqwest::Method::GET, "/api/v1/ops/overview")
+        .send()
+        .await
+        .expect("GET overview");
+    assert_eq!(anonymous.status(), 401);
+
+    let driver = Driver::start().await;
+    driver.open(&app.url("/ops")).await;
+    driver.type_into("#token", ADMIN_TOKEN).await;
+    driver.click("#sign-in").await;
+
+    let mut csv = String::from("phone,first_name\n");
+    for n in 0..6000 {
+        csv.push_str(&format!("{},Row{n}\n", phone(n)));
+    }
+    let response = app.upload_csv(&key, "", csv).await;
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("JSON");
+    let id = answer["asyncSessionId"].as_str().expect("an id").to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress = Vec::new();
+    loop {
+        let shown = seen(&driver, &id).await;
+        match shown["table"].as_str() {
+            Some("running") => {
+                let value = shown["value"].as_f64().expect("a progress value");
+                if progress.last() != Some(&value) {
+                    progress.push(value);
+                }
+                if progress.len() == 2 {
+                    driver.screenshot("ops-page-running.png").await;
+                }
+            }
+            Some("finished") => {
+                assert_eq!(shown["status"], "completed", "{shown}");
+                break;
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed the import finished; progress seen: {progress:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    driver.screenshot("ops-page.png").await;
+    assert!(
+        progress.iter().any(|v| *v > 0.0 && *v < 6000.0),
+        "the page should show the import part-way: {progress:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress goes forward: {progress:?}"
+    );
+    let rate = driver
+        .script(
+            "return document.getElementById('rate').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_ne!(rate, "–", "rows/s is shown");
+    driver.quit().await;
+    app.finish().await;
+}
