@@ -21,9 +21,9 @@ pub use error::{FieldError, IntakeError};
 pub use json::parse;
 
 use crate::import::ImportOptions;
-use crate::store::Source;
 use crate::store::batches::NewBatch;
 use crate::store::imports::{self, NewImport, Stored};
+use crate::store::{ImportState, Source};
 use crate::validate;
 use serde::Serialize;
 use serde_json::Value;
@@ -59,8 +59,7 @@ impl IntakeRequest {
 pub struct Accepted {
     pub async_session_id: Uuid,
     /// Always `queued`.
-    #[schema(value_type = String, examples("queued"))]
-    pub status: &'static str,
+    pub status: ImportState,
     pub total_rows: i32,
     /// Where to poll the import's status.
     pub status_url: String,
@@ -71,7 +70,7 @@ impl Accepted {
     pub fn new(id: Uuid, total_rows: i32) -> Self {
         Self {
             async_session_id: id,
-            status: "queued",
+            status: ImportState::Queued,
             total_rows,
             status_url: format!("/api/v1/imports/{id}"),
         }
