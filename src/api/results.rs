@@ -152,9 +152,19 @@ impl Source {
         let cells = if self.csv {
             raw.and_then(|r| serde_json::from_slice::<Vec<Vec<String>>>(&r).ok())
         } else {
-            payload
-                .and_then(|p| serde_json::from_slice::<Vec<Value>>(&p).ok())
-                .map(|rows| rows.iter().map(json_cells).collect())
+            // Row by row: a row that cannot be read leaves its own cells empty, not the batch's.
+            payload.and_then(|p| {
+                let rows: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&p).ok()?;
+                Some(
+                    rows.iter()
+                        .map(|row| {
+                            serde_json::from_str::<Value>(row.get())
+                                .map(|v| json_cells(&v))
+                                .unwrap_or_default()
+                        })
+                        .collect(),
+                )
+            })
         }
         .unwrap_or_default();
         let lines = (0..row_count).filter_map(|i| {

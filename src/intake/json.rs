@@ -3,6 +3,7 @@
 
 use super::options::{import_options, take_bool};
 use super::{FieldError, IntakeError, IntakeRequest, MAX_CONTACTS};
+use crate::validate;
 use serde_json::Map;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
     let mut errors = Vec::new();
     let contacts =
         match contacts_text.map(|raw| (raw, serde_json::from_str::<Vec<&RawValue>>(raw.get()))) {
-            Some((_, Ok(contacts))) => contacts.into_iter().map(RawValue::to_owned).collect(),
+            Some((_, Ok(contacts))) => contacts.into_iter().map(checked_depth).collect(),
             None => {
                 errors.push(FieldError::new(
                     "/contacts",
@@ -115,4 +116,18 @@ pub(super) fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
     }
     out.push(b']');
     out
+}
+
+/// The contact as sent, or, when it nests deeper than a worker reads, a row that fails
+/// `invalid_row` on its own.
+fn checked_depth(contact: &RawValue) -> Box<RawValue> {
+    let depth = validate::json_depth(contact.get());
+    if depth <= validate::MAX_JSON_DEPTH {
+        return contact.to_owned();
+    }
+    let marker = validate::invalid_row(format!(
+        "the contact nests {depth} levels deep; at most {} are read",
+        validate::MAX_JSON_DEPTH
+    ));
+    RawValue::from_string(marker.to_string()).unwrap_or_else(|_| contact.to_owned())
 }

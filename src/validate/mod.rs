@@ -10,6 +10,7 @@
 mod attributes;
 mod contact;
 mod date;
+mod depth;
 mod email;
 mod identifiers;
 mod part;
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use attributes::{FieldKind, FieldType, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
+pub use depth::{MAX_JSON_DEPTH, json_depth};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
 pub use part::identifying_part;
@@ -39,15 +41,20 @@ pub fn invalid_row(message: String) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// Validates one row as a batch stores it: a contact, or a row marked `invalid_row`.
-pub fn validate_stored_row(
-    value: &serde_json::Value,
-    rules: &Rules,
-) -> Result<ValidContact, Vec<RowIssue>> {
+/// Validates one row as a batch stores it (its JSON text): a contact, a row marked
+/// `invalid_row` at intake, or a text that cannot be read, which fails `invalid_row` too.
+pub fn validate_stored_text(text: &str, rules: &Rules) -> Result<ValidContact, Vec<RowIssue>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        vec![RowIssue::new(
+            "",
+            ErrorCode::InvalidRow,
+            format!("the row cannot be read: {e}"),
+        )]
+    })?;
     if let Some(reason) = value.get(INVALID_ROW).and_then(serde_json::Value::as_str) {
         return Err(vec![RowIssue::new("", ErrorCode::InvalidRow, reason)]);
     }
-    validate_contact(value, rules)
+    validate_contact(&value, rules)
 }
 
 /// Longest first name, last name, full name, occupation, city or state.

@@ -209,7 +209,9 @@ fn validate_batch(
     fields: &HashMap<String, validate::FieldKind>,
     duplicates: &[i32],
 ) -> Result<(Vec<RowInput>, ImportOptions), BatchError> {
-    let raw: Vec<serde_json::Value> = match &b.payload {
+    // The array is split into its rows' texts first, so that a row a parser refuses fails
+    // alone (`invalid_row`) and never its batch.
+    let raw: Vec<&serde_json::value::RawValue> = match &b.payload {
         Some(bytes) => serde_json::from_slice(bytes)
             .map_err(|e| BatchError::Unreadable(format!("batch payload unreadable: {e}")))?,
         None => return Err(BatchError::Unreadable("batch payload is gone".into())),
@@ -230,11 +232,11 @@ fn validate_batch(
     let rows = raw
         .iter()
         .enumerate()
-        .map(|(i, value)| {
+        .map(|(i, text)| {
             let index = b.first_row + i as i32;
             RowInput {
                 index,
-                parsed: validate::validate_stored_row(value, &rules),
+                parsed: validate::validate_stored_text(text.get(), &rules),
                 duplicate: duplicates.binary_search(&index).is_ok(),
             }
         })

@@ -9,6 +9,68 @@ use contact_import::startup::Roles;
 use serde_json::{Value, json};
 
 #[tokio::test]
+async fn a_contact_nested_too_deep_fails_alone_and_its_batch_goes_on() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    // Built as text: 5,000 levels of nesting in a custom attribute, past what any JSON parser
+    // of the service reads, between two ordinary contacts of the same batch.
+    let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    let body = format!(
+        r#"{{"contacts": [
+            {{"phone": "+212612345678", "firstName": "Before"}},
+            {{"phone": "+212612345679", "customAttributes": {{"plan": {}}}}},
+            {{"phone": "+212612345680", "customAttributes": {{"plan": {}}}}},
+            {{"phone": "+212612345681", "firstName": "After"}}
+        ]}}"#,
+        nested(5000),
+        nested(29)
+    );
+    let field = app
+        .request(reqwest::Method::POST, "/api/v1/fields")
+        .bearer_auth(&key)
+        .json(&json!({"name": "plan", "type": "string"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(field.status(), 201);
+    let response = app
+        .request(reqwest::Method::POST, "/api/v1/contacts")
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = response.json().await.unwrap();
+    let id = answer["asyncSessionId"]
+        .as_str()
+        .expect("accepted")
+        .to_owned();
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completedWithErrors", "{status}");
+    assert_eq!(status["created"], 2, "{status}");
+    assert_eq!(status["failed"], 2, "{status}");
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(rows[0]["status"], "created");
+    assert_eq!(rows[3]["status"], "created");
+    // Past 32 levels: refused at intake, as its own row.
+    assert_eq!(codes(&rows[1], "errors"), ["invalid_row"], "{}", rows[1]);
+    let message = rows[1]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("5002 levels"), "{message}");
+    // 31 levels (the contact, its attributes, 29 arrays) are read: it fails as a value that
+    // its string field does not take.
+    assert_eq!(rows[2]["status"], "failed");
+    assert_ne!(codes(&rows[2], "errors"), ["batch_failed"]);
+    assert!(
+        app.contact_by(&key, "phone=%2B212612345681")
+            .await
+            .is_some()
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_bad_row_fails_alone_with_its_reasons() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
