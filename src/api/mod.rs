@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod contacts;
+mod drain;
 pub mod error;
 pub mod fields;
 pub mod groups;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(answer_panics))
+        .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)
 }
 

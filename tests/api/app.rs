@@ -14,6 +14,8 @@ pub const ADMIN_TOKEN: &str = "ops-test-admin-token";
 /// A running service, its database and a client for it.
 pub struct TestApp {
     pub client: Client,
+    /// Where the API listens.
+    pub addr: std::net::SocketAddr,
     pub pool: PgPool,
     pub settings: Settings,
     db_name: String,
@@ -46,6 +48,7 @@ pub async fn spawn_with(settings: Settings, roles: Roles) -> TestApp {
         .expect("connect to the test database");
     TestApp {
         client: Client::new(format!("http://{addr}")),
+        addr,
         pool,
         settings,
         db_name,

@@ -138,3 +138,88 @@ async fn intake_beyond_the_tenants_backlog_cap_is_refused() {
     assert_eq!(app.post_contacts(&key, &two).await.status(), 202);
     app.finish().await;
 }
+
+/// Sends `body` `tries` times as a plain client does (Python's `http.client`, say): the whole
+/// request first, then the answer is read. Returns every answer's status and `content-type`,
+/// or the error the client met instead of an answer.
+async fn answers_to_big_posts(
+    addr: std::net::SocketAddr,
+    key: &str,
+    body: &[u8],
+    tries: usize,
+) -> Vec<Result<(u16, String), String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut seen = Vec::with_capacity(tries);
+    for _ in 0..tries {
+        let answer = async {
+            let mut stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let head = format!(
+                "POST /api/v1/contacts HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            stream
+                .write_all(head.as_bytes())
+                .await
+                .map_err(|e| format!("send: {e}"))?;
+            stream
+                .write_all(body)
+                .await
+                .map_err(|e| format!("send: {e}"))?;
+            let mut answer = Vec::new();
+            stream
+                .read_to_end(&mut answer)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            let text = String::from_utf8_lossy(&answer);
+            let status = text
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| format!("no status line in {text:?}"))?;
+            let kind = text
+                .lines()
+                .find_map(|l| l.strip_prefix("content-type: "))
+                .unwrap_or_default()
+                .to_owned();
+            Ok::<_, String>((status, kind))
+        };
+        seen.push(
+            tokio::time::timeout(std::time::Duration::from_secs(30), answer)
+                .await
+                .unwrap_or_else(|_| Err("no answer in 30 s".into())),
+        );
+    }
+    seen
+}
+
+/// An answer given before the body is read (a wrong key, a body over the limit, the rate
+/// limit) reaches a client that is still sending a 12 MB body (more than the sockets' buffers
+/// hold, so an unread body resets the connection): the service drains what is left
+/// (up to its bound) before it answers, so the client reads the problem, not a reset.
+#[tokio::test]
+async fn early_answers_reach_a_client_still_sending_its_body() {
+    let mut settings = test_settings().await;
+    settings.max_body_bytes = 1024 * 1024;
+    settings.rate_limit_rps = 0.001;
+    settings.rate_limit_burst = 1;
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let addr = app.addr;
+    let big = vec![b' '; 12 * 1024 * 1024];
+
+    let unauthorized = answers_to_big_posts(addr, "not-a-key", &big, 10).await;
+    // Over the body limit: the tenant's one token goes to the first of these.
+    let too_large = answers_to_big_posts(addr, &key, &big, 1).await;
+    let rate_limited = answers_to_big_posts(addr, &key, &big, 10).await;
+    let problem = "application/problem+json".to_owned();
+    assert_eq!(
+        unauthorized,
+        vec![Ok((401, problem.clone())); 10],
+        "401 before the body"
+    );
+    assert_eq!(too_large, vec![Ok((413, problem.clone()))], "413");
+    assert_eq!(rate_limited, vec![Ok((429, problem)); 10], "429");
+    app.finish().await;
+}
