@@ -1,4 +1,4 @@
-//! The HTTP API (`../shared/API.md`): routes, the shared state, and the extractors that turn
+//! The HTTP API (`docs/api.md`): routes, the shared state, and the extractors that turn
 //! bad paths and queries into problem+json answers.
 
 pub mod admin;

@@ -226,7 +226,7 @@ mod tests {
                 }
             }
         }
-        // Every route of `router()` (API.md lists them) is in the document.
+        // Every route of `router()` (docs/api.md lists them) is in the document.
         assert_eq!(operations, 22, "{:?}", doc.paths.paths.keys());
     }
 }

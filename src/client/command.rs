@@ -1,5 +1,5 @@
 //! The command line turned into what the client will do: the service's URL, the query string of
-//! the upload (API.md, "CSV imports"), and where the results go. All of it is checked here,
+//! the upload (docs/api.md, "File imports"), and where the results go. All of it is checked here,
 //! before a byte is sent, so a mistake never costs an upload.
 
 use super::ImportArgs;

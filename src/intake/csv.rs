@@ -95,7 +95,7 @@ pub fn options_from_query(
     }
 }
 
-/// Checks the options of a CSV import (API.md, "CSV imports").
+/// Checks the options of a CSV import (docs/api.md, "File imports").
 pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldError>> {
     let mut errors = Vec::new();
     let identifier = if map.contains_key("identifier") {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The body of an event (API.md).
+/// The body of an event (docs/api.md, "Events for new contacts").
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct NewContactEvent<'a> {

@@ -108,7 +108,7 @@ impl Identifier {
     }
 }
 
-/// Row error and warning codes (API.md); serialised as snake_case strings.
+/// Row error and warning codes (docs/api.md, "Row outcome codes"); serialised as snake_case strings.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
