@@ -12,6 +12,7 @@ pub mod csv;
 mod error;
 mod json;
 mod options;
+mod records;
 pub mod upload;
 pub mod xlsx;
 

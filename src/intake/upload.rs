@@ -6,6 +6,7 @@
 //! cut off half-way leaves a `failed` import and applies nothing.
 
 use super::csv::{ColumnMap, CsvOptions, resolve_columns, sniff_delimiter};
+use super::records::{MAX_RECORD_BYTES, OVERLONG_RECORD, RecordLimit};
 use super::{Accepted, FieldError, IntakeError};
 use crate::store::Source;
 use crate::store::batches::{self, HeldBatch};
@@ -19,6 +20,13 @@ use std::io::{BufRead, BufReader, Read};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use uuid::Uuid;
+
+/// The most columns a file may have.
+pub const MAX_COLUMNS: usize = 1000;
+
+/// A batch is stored once it holds this many bytes of records, even with fewer rows than the
+/// batch size: with records of up to 1 MiB, 500 of them would be half a gigabyte.
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// What the reader task tells the storing side.
 enum Event {
@@ -150,11 +158,16 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
         }
     };
     let delimiter = sniff_delimiter(&line);
+    let records = RecordLimit::new(
+        std::io::Cursor::new(line).chain(reader),
+        delimiter,
+        MAX_RECORD_BYTES,
+    );
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::Cursor::new(line).chain(reader));
+        .from_reader(records);
     let mut record = csv::ByteRecord::new();
     let header = match csv.read_byte_record(&mut record) {
         Ok(true) => record
@@ -170,6 +183,31 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
             return;
         }
     };
+    if is_overlong(&record) {
+        send(Event::Header(Err(IntakeError::invalid(
+            "the header row is too long; nothing was stored",
+            vec![FieldError::new(
+                "/file",
+                "header_too_long",
+                format!("the header row is longer than {MAX_RECORD_BYTES} bytes"),
+            )],
+        ))));
+        return;
+    }
+    if record.len() > MAX_COLUMNS {
+        send(Event::Header(Err(IntakeError::invalid(
+            "the file has too many columns; nothing was stored",
+            vec![FieldError::new(
+                "/file",
+                "too_many_columns",
+                format!(
+                    "the header has {} columns; a file may have at most {MAX_COLUMNS}",
+                    record.len()
+                ),
+            )],
+        ))));
+        return;
+    }
     let Ok(header) = header else {
         send(Event::Header(Err(IntakeError::invalid(
             "the header row is not valid UTF-8",
@@ -215,7 +253,8 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
         }
         batch.push(&map, &header, &record, rows, spec);
         rows += 1;
-        if batch.len() >= spec.batch_size && !send(Event::Batch(batch.take())) {
+        let full = batch.len() >= spec.batch_size || batch.bytes >= MAX_BATCH_BYTES;
+        if full && !send(Event::Batch(batch.take())) {
             return;
         }
     }
@@ -230,9 +269,16 @@ fn is_blank(record: &csv::ByteRecord) -> bool {
     record.len() <= 1 && record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace))
 }
 
+/// A record that `RecordLimit` replaced: it was over `MAX_RECORD_BYTES`.
+fn is_overlong(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record.get(0) == Some(OVERLONG_RECORD)
+}
+
 struct BatchBuilder {
     batch_no: i32,
     first_row: i32,
+    /// The bytes of the records in the batch, as read.
+    bytes: usize,
     contacts: Vec<Value>,
     raw: Vec<Vec<String>>,
     keys: Vec<Option<String>>,
@@ -243,6 +289,7 @@ impl BatchBuilder {
         Self {
             batch_no: 0,
             first_row: 0,
+            bytes: 0,
             contacts: Vec::with_capacity(capacity),
             raw: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
@@ -261,8 +308,12 @@ impl BatchBuilder {
         index: i32,
         spec: &FileSpec,
     ) {
+        self.bytes += record.as_slice().len();
         let cells: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
         let contact = match cells {
+            _ if is_overlong(record) => invalid_row(format!(
+                "row {index} is longer than {MAX_RECORD_BYTES} bytes; it was not read"
+            )),
             Err(e) => invalid_row(format!(
                 "row {index} is not valid UTF-8 ({e}); save the file as UTF-8"
             )),
@@ -280,10 +331,17 @@ impl BatchBuilder {
             options.default_region.as_deref(),
         ));
         self.contacts.push(contact);
-        let mut raw: Vec<String> = record
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
+        // At most as many cells as the header has: a row of a million empty fields holds
+        // no more than any other.
+        let mut raw: Vec<String> = if is_overlong(record) {
+            Vec::new()
+        } else {
+            record
+                .iter()
+                .take(header.len())
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect()
+        };
         raw.resize(header.len(), String::new());
         self.raw.push(raw);
     }
@@ -301,6 +359,7 @@ impl BatchBuilder {
         self.contacts.clear();
         self.raw.clear();
         self.batch_no += 1;
+        self.bytes = 0;
         self.first_row += row_count;
         batch
     }

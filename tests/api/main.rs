@@ -16,6 +16,7 @@ mod contacts;
 mod contract;
 mod dry_runs;
 mod events_callbacks;
+mod file_limits;
 mod files;
 mod groups_tags;
 mod intake;
