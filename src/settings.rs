@@ -125,6 +125,12 @@ pub struct Settings {
     #[arg(long, env = "MAX_XLSX_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_xlsx_bytes: u64,
 
+    /// Most bytes the parts of an `.xlsx` file may unpack to, by their declared sizes (413
+    /// beyond): a small file can hold a sheet of gigabytes. The sheet is read as a stream; its
+    /// shared strings (at most 64 MiB) are read whole.
+    #[arg(long, env = "MAX_XLSX_UNPACKED_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_xlsx_unpacked_bytes: u64,
+
     /// Seconds before the first retry of a completion callback that failed; each retry waits
     /// twice as long (with jitter, at most an hour), for up to 24 hours.
     #[arg(long, env = "CALLBACK_RETRY_INITIAL_SECS", default_value_t = 5.0)]

@@ -4,10 +4,10 @@
 
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState};
-use crate::intake::Accepted;
 use crate::intake::csv::{options_from_query, parse_options};
 use crate::intake::upload::{FileSpec, store_csv};
 use crate::intake::xlsx;
+use crate::intake::{Accepted, IntakeError};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
 use axum::Json;
@@ -135,8 +135,8 @@ async fn receive(
     ))
 }
 
-/// An `.xlsx` file: read whole (up to `MAX_XLSX_BYTES`), its first sheet turned into CSV, and
-/// that imported as a CSV file is.
+/// An `.xlsx` file: held whole (up to `MAX_XLSX_BYTES`), its first sheet read as a stream
+/// and imported as a CSV file is.
 async fn upload_xlsx<S, E>(
     state: &AppState,
     tenant: &Tenant,
@@ -160,20 +160,31 @@ where
         }
         bytes.extend_from_slice(&chunk);
     }
-    let csv = tokio::task::spawn_blocking(move || xlsx::first_sheet_as_csv(&bytes))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|message| {
-            ApiError::unprocessable(
-                "the spreadsheet cannot be read; nothing was stored",
-                vec![FieldError::new("/file", "invalid_file", message)],
-            )
-        })?;
-    let once =
-        futures_util::stream::once(
-            async move { Ok::<_, std::convert::Infallible>(Bytes::from(csv)) },
+    // The sheet is read as a stream of cells in a blocking task and handed on as CSV, a chunk
+    // at a time, through the CSV path; a workbook that cannot be read is refused before that.
+    let max_unpacked = state.settings.max_xlsx_unpacked_bytes;
+    let (opened, is_open) = tokio::sync::oneshot::channel::<Result<(), IntakeError>>();
+    let (chunks, received) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let result = xlsx::stream_first_sheet(
+            &bytes,
+            max_unpacked,
+            |open| opened.send(open).is_ok(),
+            |csv| chunks.blocking_send(Ok(Bytes::from(csv))).is_ok(),
         );
-    upload(state, tenant, spec, once).await
+        if let Err(reason) = result {
+            let _ = chunks.blocking_send(Err(std::io::Error::other(reason)));
+        }
+    });
+    match is_open.await {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) => return Err(refused.into()),
+        Err(_) => return Err(ApiError::internal()),
+    }
+    let csv = futures_util::stream::unfold(received, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    upload(state, tenant, spec, csv).await
 }
 
 fn options_error(message: &str) -> ApiError {

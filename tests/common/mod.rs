@@ -83,6 +83,7 @@ pub async fn test_settings() -> Settings {
         callback_retry_initial_secs: 5.0,
         callback_allow_private: false,
         max_xlsx_bytes: 32 * 1024 * 1024,
+        max_xlsx_unpacked_bytes: 512 * 1024 * 1024,
         retention_days: 30,
         republish_after_secs: 60,
         shutdown_grace_secs: 10,
