@@ -23,7 +23,8 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// RabbitMQ connection URL.
+    /// RabbitMQ connection URL; for a cluster, its nodes' URLs, comma-separated (the service
+    /// connects to one that answers and moves to another when its node is lost).
     #[arg(
         long,
         env = "AMQP_URL",
@@ -157,9 +158,13 @@ impl Settings {
         redact_url(&self.database_url)
     }
 
-    /// The broker URL with any password replaced, for log lines.
+    /// The broker URLs with any password replaced, for log lines.
     pub fn amqp_url_redacted(&self) -> String {
-        redact_url(&self.amqp_url)
+        self.amqp_url
+            .split(',')
+            .map(|url| redact_url(url.trim()))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -7,6 +7,7 @@
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -216,10 +217,40 @@ impl Topology {
     }
 }
 
-/// Opens a connection, bounded by `OP_TIMEOUT`.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
-    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name));
-    timed("connect", Connection::connect(url, properties)).await
+/// The nodes of `urls`: one AMQP URL, or several nodes of a cluster, comma-separated.
+pub fn nodes(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// Where each connect starts in the list of nodes: one further each time, so that a session
+/// that failed (its node may be gone) reconnects to another node first, and the processes'
+/// connections spread over the cluster.
+static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
+
+/// Connects to a node of `urls` (one URL, or a cluster's nodes, comma-separated): the first
+/// that answers, trying each in turn from a rotating start. Each try has `OP_TIMEOUT`.
+pub async fn connect(urls: &str, name: &str) -> Result<Connection, BrokerError> {
+    let nodes = nodes(urls);
+    let first = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
+    let mut failure = BrokerError::Other("no AMQP URL is configured".into());
+    for i in 0..nodes.len() {
+        let url = nodes[(first + i) % nodes.len()];
+        let properties =
+            ConnectionProperties::default().with_connection_name(LongString::from(name));
+        match timed("connect", Connection::connect(url, properties)).await {
+            Ok(connection) => return Ok(connection),
+            Err(e) => {
+                if nodes.len() > 1 {
+                    tracing::warn!(node = %crate::settings::redact_url(url), error = %e, "{name}: broker node did not answer; trying the next");
+                }
+                failure = e;
+            }
+        }
+    }
+    Err(failure)
 }
 
 /// One queue's depth and consumers, as the broker reports them.

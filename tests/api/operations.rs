@@ -245,3 +245,34 @@ async fn the_ops_page_shows_an_import_progressing_to_done() {
     driver.quit().await;
     app.finish().await;
 }
+
+/// `AMQP_URL` may list a cluster's nodes: each connection goes to one that answers, and a node
+/// that is gone (here a port nothing listens on) is passed over, by the processes' connections
+/// and by the running service alike.
+#[tokio::test]
+async fn a_list_of_broker_nodes_is_tried_in_turn_and_a_dead_node_is_passed_over() {
+    let dead = "amqp://guest:guest@127.0.0.1:1/%2f";
+    let nodes = format!("{dead}, {}", crate::common::amqp_url());
+    // Connections start at a rotating node: of three, at least one starts at the dead one.
+    for _ in 0..3 {
+        let connection = contact_import::broker::connect(&nodes, "node list test")
+            .await
+            .expect("the live node answers");
+        assert!(connection.status().connected());
+        let _ = connection.close(200, "bye".into()).await;
+    }
+    assert!(
+        contact_import::broker::connect(dead, "node list test")
+            .await
+            .is_err()
+    );
+    let mut settings = test_settings().await;
+    settings.amqp_url = nodes;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let status = app
+        .import_and_wait(&key, &json!({"contacts": contacts(0, 1200)}))
+        .await;
+    assert_eq!(status["created"], 1200, "{status}");
+    app.finish().await;
+}

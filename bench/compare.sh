@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/compare.sh REV [ROUNDS] [ARGS...]: the pipeline benchmark of commit REV and of this
+# checkout, alternately, ROUNDS times (default 2), each a release build of its own, so the two
+# are measured side by side on the same machine. ARGS go to the benchmark (default:
+# --rows 200000 --workers 2 --skip naive,fairness,latency,search). Needs what `cargo bench
+# --bench pipeline` needs (deploy/services.sh, ../shared/bench/gen_contacts.py). REV is checked
+# out in target/compare/REV (a git worktree) with target/compare/target as its build folder.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rev=$(git rev-parse --short "${1:?usage: bench/compare.sh REV [ROUNDS] [ARGS...]}")
+rounds=${2:-2}
+shift $(($# < 2 ? $# : 2))
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=(--rows 200000 --workers 2 --skip naive,fairness,latency,search)
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+
+# The path of the pipeline benchmark's executable that `cargo bench --no-run` builds in $1.
+build() {
+  (cd "$1" && CARGO_TARGET_DIR=${2:-} cargo bench --bench pipeline --no-run 2>&1) |
+    sed -nE 's/.*Executable benches\/pipeline.rs \((.*)\)/\1/p' | tail -n 1
+}
+old_dir=target/compare/$rev
+[ -d "$old_dir" ] || git worktree add --detach "$old_dir" "$rev" >/dev/null
+old_bin=$(build "$old_dir" "$PWD/target/compare/target")
+new_bin=$(build "$PWD")
+case $old_bin in /*) ;; *) old_bin=$old_dir/$old_bin ;; esac
+case $new_bin in /*) ;; *) new_bin=$PWD/$new_bin ;; esac
+[ -x "$old_bin" ] && [ -x "$new_bin" ] || { echo "compare: a build failed" >&2; exit 1; }
+for round in $(seq "$rounds"); do
+  for side in old new; do
+    if [ $side = old ]; then dir=$old_dir bin=$old_bin label=$rev; else dir=$PWD bin=$new_bin label="$(git rev-parse --short HEAD)+tree"; fi
+    echo "=== round $round: $label ($(date +%T))"
+    (cd "$dir" && "$bin" "${args[@]}" --bench 2>&1 | grep -E 'rows/s|^\|')
+  done
+done
