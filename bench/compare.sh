@@ -15,14 +15,24 @@ args=("$@")
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 
-# The path of the pipeline benchmark's executable that `cargo bench --no-run` builds in $1.
+# The path of the pipeline benchmark's executable that `cargo bench --no-run` builds in $1
+# (with the environment assignments that follow); its output goes to $1.build.log.
 build() {
-  (cd "$1" && CARGO_TARGET_DIR=${2:-} cargo bench --bench pipeline --no-run 2>&1) |
-    sed -nE 's/.*Executable benches\/pipeline.rs \((.*)\)/\1/p' | tail -n 1
+  local dir=$1
+  shift
+  if ! (cd "$dir" && env "$@" cargo bench --bench pipeline --no-run) >"$dir.build.log" 2>&1; then
+    echo "compare: the build in $dir failed:" >&2
+    tail -n 20 "$dir.build.log" >&2
+    return 1
+  fi
+  sed -nE 's/.*Executable benches\/pipeline.rs \((.*)\)/\1/p' "$dir.build.log" | tail -n 1
 }
+mkdir -p target/compare
+# The old checkout finds the data generator where this one does, in ../shared.
+[ -e target/compare/shared ] || ln -s "$(cd .. && pwd)/shared" target/compare/shared
 old_dir=target/compare/$rev
 [ -d "$old_dir" ] || git worktree add --detach "$old_dir" "$rev" >/dev/null
-old_bin=$(build "$old_dir" "$PWD/target/compare/target")
+old_bin=$(build "$old_dir" CARGO_TARGET_DIR="$PWD/target/compare/target")
 new_bin=$(build "$PWD")
 case $old_bin in /*) ;; *) old_bin=$old_dir/$old_bin ;; esac
 case $new_bin in /*) ;; *) new_bin=$PWD/$new_bin ;; esac

@@ -12,12 +12,16 @@
 #[path = "faults/careful.rs"]
 mod careful;
 mod common;
+#[path = "faults/crashes.rs"]
+mod crashes;
 #[path = "faults/invariants.rs"]
 mod invariants;
 #[path = "faults/process.rs"]
 mod process;
 #[path = "faults/proxy.rs"]
 mod proxy;
+#[path = "faults/servers.rs"]
+mod servers;
 
 use common::Client;
 use invariants::{ExpectedContacts, ExpectedImport, assert_contacts, assert_import_accounted};

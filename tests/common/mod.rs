@@ -46,11 +46,16 @@ pub async fn remove_test_resources(db_name: &str, queue_prefix: &str) {
 
 /// Settings for a test: its own database and queue prefix, a random port.
 pub async fn test_settings() -> Settings {
+    test_settings_on(&admin_url()).await
+}
+
+/// `test_settings`, with the database created on the server of `admin` (a private one).
+pub async fn test_settings_on(admin: &str) -> Settings {
     if std::env::var("RUST_LOG").is_ok() {
         contact_import::telemetry::init(LogFormat::Text);
     }
     let db_name = format!("ci_test_{}", Uuid::new_v4().simple());
-    let admin = admin_url();
+    let admin = admin.to_owned();
     let admin_pool = store::connect(&admin, 1)
         .await
         .expect("connect to the admin database");

@@ -3,7 +3,9 @@
 //! configured through the environment as an operator would, SIGKILLed when its guard drops so
 //! a failing test leaves nothing behind, its log kept in a file that a failing test prints.
 
-use crate::common::{Client, amqp_url, database_name, remove_test_resources, test_settings};
+use crate::common::{
+    Client, amqp_url, database_name, remove_test_resources, test_settings, test_settings_on,
+};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::fs::File;
@@ -51,7 +53,15 @@ pub struct Deployment {
 impl Deployment {
     /// Creates the database (as `test_settings` does) and picks a queue prefix.
     pub async fn new() -> Deployment {
-        let settings = test_settings().await;
+        Self::with(test_settings().await)
+    }
+
+    /// A deployment whose database is on the server of `admin` (a private one).
+    pub async fn on(admin: &str) -> Deployment {
+        Self::with(test_settings_on(admin).await)
+    }
+
+    fn with(settings: contact_import::settings::Settings) -> Deployment {
         let db_name = database_name(&settings);
         let log_dir = std::env::temp_dir()
             .join("contact-import-faults")
