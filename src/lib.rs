@@ -44,3 +44,6 @@ mod api;
 mod client;
 mod intake;
 mod tasks;
+
+#[cfg(test)]
+mod props;

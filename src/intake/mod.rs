@@ -12,7 +12,7 @@ pub mod csv;
 mod error;
 mod json;
 mod options;
-mod records;
+pub(crate) mod records;
 pub mod upload;
 pub mod xlsx;
 

@@ -59,14 +59,15 @@ impl<R: BufRead> RecordLimit<R> {
         }
     }
 
-    /// True when `byte` ends the record: a line feed outside quotes.
+    /// True when `byte` ends the record: a line feed or a carriage return outside quotes (the
+    /// csv crate ends a record at either, so a file with old Mac line ends is many records).
     fn step(&mut self, byte: u8) -> bool {
         self.state = match (self.state, byte) {
             (State::Quoted, b'"') => State::QuoteInQuoted,
             (State::Quoted, _) => State::Quoted,
             (State::QuoteInQuoted, b'"') => State::Quoted,
             (State::FieldStart, b'"') => State::Quoted,
-            (_, b'\n') => {
+            (_, b'\n' | b'\r') => {
                 self.state = State::FieldStart;
                 return true;
             }
@@ -183,6 +184,16 @@ mod tests {
         // A quote in the middle of an unquoted field is a character, as the csv crate reads it.
         let stray = b"5 \"inch\n6\n";
         assert_eq!(through(stray, 8), stray);
+    }
+
+    #[test]
+    fn carriage_returns_end_records_as_line_feeds_do() {
+        // Old Mac line ends: each line is a record of its own, not one long record.
+        let input = format!("a\r{}\rb\r\nc", "y".repeat(30));
+        let mut expected = b"a\r".to_vec();
+        expected.extend_from_slice(OVERLONG_RECORD);
+        expected.extend_from_slice(b"\nb\r\nc");
+        assert_eq!(through(input.as_bytes(), 10), expected);
     }
 
     #[test]
