@@ -132,6 +132,15 @@ pub struct Settings {
     #[arg(long, env = "MAX_XLSX_UNPACKED_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_xlsx_unpacked_bytes: u64,
 
+    /// Files (CSV or .xlsx) one API process receives at once; more are answered 503 with
+    /// Retry-After. Each holds a bounded amount of memory, so this bounds the process's.
+    #[arg(long, env = "MAX_CONCURRENT_UPLOADS", default_value_t = 8)]
+    pub max_concurrent_uploads: usize,
+
+    /// Files one tenant sends to one API process at once; more are answered 429.
+    #[arg(long, env = "MAX_TENANT_UPLOADS", default_value_t = 2)]
+    pub max_tenant_uploads: usize,
+
     /// Seconds before the first retry of a completion callback that failed; each retry waits
     /// twice as long (with jitter, at most an hour), for up to 24 hours.
     #[arg(long, env = "CALLBACK_RETRY_INITIAL_SECS", default_value_t = 5.0)]

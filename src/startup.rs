@@ -132,6 +132,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
                     .context("cannot serialise the OpenAPI document")?
                     .into(),
             ),
+            uploads: api::upload_slots(&settings),
         };
         let app = api::router(state);
         let mut stop = shutdown_rx.clone();

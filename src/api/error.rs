@@ -136,6 +136,19 @@ impl ApiError {
         }
     }
 
+    /// 429 (the tenant's own files) or 503 (the process's): too many uploads at once.
+    pub fn too_many_uploads(detail: impl Into<String>, tenant: bool) -> Self {
+        let (status, slug) = if tenant {
+            (StatusCode::TOO_MANY_REQUESTS, "too-many-uploads")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "too-many-uploads")
+        };
+        Self {
+            retry_after: Some(5),
+            ..Self::new(status, slug, detail)
+        }
+    }
+
     /// 503: a dependency is down; try again later.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self {

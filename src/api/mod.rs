@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod results;
 pub mod schema;
+mod slots;
 pub mod uploads;
 
 use crate::broker::BrokerHealth;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub relay_wake: Arc<Notify>,
     /// `/openapi.json`, serialised once.
     pub openapi: Arc<axum::body::Bytes>,
+    /// The files this process is receiving.
+    pub uploads: Arc<slots::UploadSlots>,
 }
 
 /// Every documented route: each handler's `#[utoipa::path]` gives both its route and its
@@ -70,6 +73,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(imports::cancel))
         .routes(routes!(results::results_csv))
         .routes(routes!(results::errors_csv))
+}
+
+/// The places for files in flight that `settings` allow this process.
+pub fn upload_slots(settings: &Settings) -> Arc<slots::UploadSlots> {
+    slots::UploadSlots::new(settings.max_concurrent_uploads, settings.max_tenant_uploads)
 }
 
 /// The OpenAPI document of `router()`.

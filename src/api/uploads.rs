@@ -3,6 +3,7 @@
 //! streamed into `intake::upload`; the answer is 202 once the whole file is stored.
 
 use super::error::{ApiError, FieldError, Problem};
+use super::slots::UploadSlot;
 use super::{ApiQuery, AppState};
 use crate::intake::csv::{options_from_query, parse_options};
 use crate::intake::upload::{FileSpec, store_csv};
@@ -54,9 +55,11 @@ pub async fn create(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
     crate::intake::check_backlog(&state.pool, &state.settings, tenant.id, 1, declared).await?;
+    // A place among the files this process receives at once, held until the file is stored.
+    let slot = state.uploads.take(tenant.id)?;
     // The upload runs in a task of its own: if the client goes away, hyper drops this
     // handler, but the task still sees the body end and marks the import failed.
-    tokio::spawn(receive(state, tenant, options, request))
+    tokio::spawn(receive(state, tenant, options, request, slot))
         .await
         .map_err(|_| ApiError::internal())?
 }
@@ -66,6 +69,7 @@ async fn receive(
     tenant: Tenant,
     mut options: Map<String, Value>,
     request: Request,
+    mut slot: UploadSlot,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let is_multipart = request
         .headers()
@@ -85,6 +89,7 @@ async fn receive(
         let spec = spec(&state, &tenant, &options).await?;
         let body = request.into_body().into_data_stream();
         if xlsx::is_xlsx(content_type.as_deref(), None) {
+            slot.workbook()?;
             return upload_xlsx(&state, &tenant, spec, body).await;
         }
         return upload(&state, &tenant, spec, body).await;
@@ -118,6 +123,7 @@ async fn receive(
             Some("file") => {
                 let spec = spec(&state, &tenant, &options).await?;
                 if xlsx::is_xlsx(field.content_type(), field.file_name()) {
+                    slot.workbook()?;
                     return upload_xlsx(&state, &tenant, spec, field).await;
                 }
                 return upload(&state, &tenant, spec, field).await;

@@ -223,3 +223,102 @@ async fn an_upload_abandoned_by_a_crashed_process_is_failed_later_and_applies_no
     assert_eq!(held, 1, "only the live upload keeps its batch");
     app.finish().await;
 }
+
+/// A file upload whose body is its header row now and the rest when `release` is told; the
+/// answer comes once it is all sent.
+fn held_upload(
+    app: &crate::app::TestApp,
+    key: &str,
+    rows: std::ops::Range<usize>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<reqwest::Response>,
+) {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let body_rows: String = rows.map(|n| format!("{},P{n}\n", phone(n))).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
+        (0, Some(released), body_rows),
+        |(step, released, rows)| async move {
+            match step {
+                0 => Some((
+                    Ok::<_, std::io::Error>("phone,firstName\n".to_owned()),
+                    (1, released, rows),
+                )),
+                1 => {
+                    if let Some(released) = released {
+                        let _ = released.await;
+                    }
+                    Some((Ok(rows), (2, None, String::new())))
+                }
+                _ => None,
+            }
+        },
+    ));
+    let request = app
+        .request(reqwest::Method::POST, "/api/v1/imports")
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(body);
+    (
+        release,
+        tokio::spawn(async move { request.send().await.expect("an answer") }),
+    )
+}
+
+/// Waits until `n` imports of the tenant exist: their uploads hold their places by then.
+async fn wait_imports(app: &crate::app::TestApp, key: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let list = app.get_json(key, "/api/v1/imports").await;
+        if list["data"].as_array().map(Vec::len) == Some(n) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A process receives a bounded number of files at once, since each holds some memory: past
+/// a tenant's own share its next upload is a 429, past the process's a 503, both with
+/// Retry-After and before the body is read; the uploads under way go on, and their places
+/// come back when they are stored.
+#[tokio::test]
+async fn the_files_received_at_once_are_bounded_per_tenant_and_per_process() {
+    let mut settings = test_settings().await;
+    settings.max_concurrent_uploads = 3;
+    settings.max_tenant_uploads = 2;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let (a, b) = (app.tenant("a").await, app.tenant("b").await);
+    let file = |from: usize| format!("phone,firstName\n{},X\n", phone(from));
+
+    let (release_a1, a1) = held_upload(&app, &a, 0..50);
+    let (release_a2, a2) = held_upload(&app, &a, 50..100);
+    wait_imports(&app, &a, 2).await;
+    let refused = app.upload_csv(&a, "", file(1000)).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let (release_b1, b1) = held_upload(&app, &b, 100..150);
+    wait_imports(&app, &b, 1).await;
+    let refused = app.upload_csv(&b, "", file(1001)).await;
+    assert_eq!(refused.status(), 503);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MAX_CONCURRENT_UPLOADS")),
+        "{problem}"
+    );
+
+    for release in [release_a1, release_a2, release_b1] {
+        release.send(()).expect("the upload waits");
+    }
+    for upload in [a1, a2, b1] {
+        let answer = upload.await.unwrap();
+        assert_eq!(answer.status(), 202);
+    }
+    // The places are back.
+    let id = app.import_csv(&a, "", file(1002)).await;
+    let status = app.wait_finished(&a, &id).await;
+    assert_eq!(status["created"], 1, "{status}");
+    app.finish().await;
+}
