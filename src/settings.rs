@@ -137,6 +137,11 @@ pub struct Settings {
     #[arg(long, env = "MAX_CONCURRENT_UPLOADS", default_value_t = 8)]
     pub max_concurrent_uploads: usize,
 
+    /// Bytes of request bodies (other than file uploads, which are streamed) one API process
+    /// holds in memory at once, counted by their Content-Length; more are answered 503.
+    #[arg(long, env = "MAX_BODIES_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_bodies_bytes: u64,
+
     /// Files one tenant sends to one API process at once; more are answered 429.
     #[arg(long, env = "MAX_TENANT_UPLOADS", default_value_t = 2)]
     pub max_tenant_uploads: usize,

@@ -133,6 +133,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
                     .into(),
             ),
             uploads: api::upload_slots(&settings),
+            bodies: api::body_budget(&settings),
         };
         let app = api::router(state);
         let mut stop = shutdown_rx.clone();

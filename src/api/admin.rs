@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, Problem};
 use crate::broker::{self, QueueStats, Topology};
-use crate::store::{self, ops::FinishedImport, ops::RunningImport};
+use crate::store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -87,15 +87,9 @@ pub struct Overview {
     /// From the broker; empty while it cannot be reached.
     pub queues: Vec<QueueStats>,
     pub broker_up: bool,
-    /// Rows processed over every import: the page derives rows/s from two readings.
-    pub rows_processed: i64,
-    pub outbox_pending: i64,
-    pub dead_batches: i64,
-    pub running: Vec<RunningImport>,
-    /// The last 10 imports to finish, whatever their outcome.
-    pub recently_finished: Vec<FinishedImport>,
-    /// The last 10 that failed or have failed rows.
-    pub recent_failures: Vec<FinishedImport>,
+    /// What the database says: counters, running and recent imports.
+    #[serde(flatten)]
+    pub imports: store::ops::Overview,
 }
 
 /// `GET /api/v1/ops/overview` (admin): everything the operations page shows, across tenants.
@@ -113,15 +107,9 @@ pub async fn overview(
     let topology = Topology::new(&state.settings.queue_prefix);
     let queues = broker::queue_stats(&state.settings.amqp_url, &topology).await;
     let broker_up = queues.is_ok();
-    let db = store::ops::overview(&state.pool).await?;
     Ok(Json(Overview {
         queues: queues.unwrap_or_default(),
         broker_up,
-        rows_processed: db.rows_processed,
-        outbox_pending: db.outbox_pending,
-        dead_batches: db.dead_batches,
-        running: db.running,
-        recently_finished: db.recently_finished,
-        recent_failures: db.recent_failures,
+        imports: store::ops::overview(&state.pool).await?,
     }))
 }

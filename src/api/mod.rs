@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+mod budget;
 pub mod contacts;
 mod drain;
 pub mod error;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub openapi: Arc<axum::body::Bytes>,
     /// The files this process is receiving.
     pub uploads: Arc<slots::UploadSlots>,
+    /// What is left of the budget for request bodies held in memory (`budget`).
+    pub bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// Every documented route: each handler's `#[utoipa::path]` gives both its route and its
@@ -73,6 +76,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(imports::cancel))
         .routes(routes!(results::results_csv))
         .routes(routes!(results::errors_csv))
+}
+
+/// The budget for request bodies in memory that `settings` allow this process.
+pub fn body_budget(settings: &Settings) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(budget::permits(
+        settings.max_bodies_bytes,
+    )))
 }
 
 /// The places for files in flight that `settings` allow this process.
@@ -108,6 +118,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(answer_panics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            budget::hold_body_budget,
+        ))
         .layer(axum::middleware::from_fn(drain::drain_unread_body))
         .with_state(state)
 }

@@ -112,9 +112,10 @@ pub struct FinishedImport {
 }
 
 /// What the operations page shows from the database.
-#[derive(Debug)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Overview {
-    /// Rows processed over every import.
+    /// Rows processed over every import: the page derives rows/s from two readings.
     pub rows_processed: i64,
     pub outbox_pending: i64,
     pub dead_batches: i64,

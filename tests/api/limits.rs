@@ -223,3 +223,82 @@ async fn early_answers_reach_a_client_still_sending_its_body() {
     assert_eq!(rate_limited, vec![Ok((429, problem)); 10], "429");
     app.finish().await;
 }
+
+/// Request bodies held in memory are bounded in all: with a budget of two bodies' worth, two
+/// requests whose bodies are still arriving hold it, and a third is answered 503 at once,
+/// before its body is read; once they are done the budget is back.
+#[tokio::test]
+async fn bodies_held_in_memory_are_bounded_and_a_request_past_the_budget_waits_its_turn() {
+    let mut settings = test_settings().await;
+    settings.max_body_bytes = 1024 * 1024;
+    settings.max_bodies_bytes = 2 * 1024 * 1024;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let body = json!({"contacts": contacts(0, 10)}).to_string();
+    // Two bodies sent in two parts, without a length: each takes MAX_BODY_BYTES of the budget.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (first, rest) = body.split_at(10);
+        let (first, rest) = (first.to_owned(), rest.to_owned());
+        let stream = futures_util::stream::unfold((0, Some(released)), move |(step, released)| {
+            let (first, rest) = (first.clone(), rest.clone());
+            async move {
+                match step {
+                    0 => Some((Ok::<_, std::io::Error>(first), (1, released))),
+                    1 => {
+                        if let Some(released) = released {
+                            let _ = released.await;
+                        }
+                        Some((Ok(rest), (2, None)))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        let request = app
+            .request(reqwest::Method::POST, "/api/v1/contacts")
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream));
+        held.push((release, tokio::spawn(async move { request.send().await })));
+    }
+    // The third is refused once the two hold the budget (they take it as their headers arrive).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let answer = app
+            .post_contacts(&key, &json!({"contacts": contacts(10, 1)}))
+            .await;
+        if answer.status() == 503 {
+            break answer;
+        }
+        assert_eq!(
+            answer.status(),
+            202,
+            "either accepted (the two are not in yet) or refused"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the budget was never full"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MAX_BODIES_BYTES")),
+        "{problem}"
+    );
+    for (release, request) in held {
+        release.send(()).expect("the request waits");
+        let answer = request.await.unwrap().expect("an answer");
+        assert_eq!(answer.status(), 202);
+    }
+    let answer = app
+        .post_contacts(&key, &json!({"contacts": contacts(20, 1)}))
+        .await;
+    assert_eq!(answer.status(), 202, "the budget is back");
+    app.finish().await;
+}

@@ -90,6 +90,7 @@ pub async fn test_settings_on(admin: &str) -> Settings {
         max_xlsx_bytes: 32 * 1024 * 1024,
         max_xlsx_unpacked_bytes: 512 * 1024 * 1024,
         max_concurrent_uploads: 8,
+        max_bodies_bytes: 256 * 1024 * 1024,
         max_tenant_uploads: 2,
         retention_days: 30,
         republish_after_secs: 60,

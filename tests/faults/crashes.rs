@@ -17,29 +17,30 @@ fn node_name(role: &str) -> String {
     format!("ci{role}{}", uuid::Uuid::new_v4().simple())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_private_postgresql_killed_mid_import_and_restarted_loses_and_duplicates_nothing() {
-    let server = PgServer::start().await;
-    let deployment = Deployment::on(&server.admin_url()).await;
-    let serve = start_api(&deployment, &[]).await;
+/// Runs `serve` and `work` on `deployment` (with `overrides`), imports the contacts of the
+/// state before a fault, posts 60,000 more, and once 3,000 of those are applied runs `fault`
+/// (given the API's client); then waits for every import and checks the invariants.
+async fn import_through<F, Fut>(deployment: Deployment, overrides: &[(&str, &str)], fault: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let serve = start_api(&deployment, overrides).await;
     let api = Client::new(serve.base());
     let key = deployment.tenant("acme").await;
     let pool = deployment.pool().await;
-    let worker = deployment.spawn(Role::Work, &[]);
+    let worker = deployment.spawn(Role::Work, overrides);
     pre_import(&api, &key, &pool).await;
 
     let poster = spawn_poster(&api, &key, chunks(60_000));
     let before = processed(&pool).await;
     wait_processed_beyond(&pool, before + 3000).await;
-    server.crash();
-    // The service sees it gone (readiness says so) before it comes back.
-    wait_readyz(&api, 503, Duration::from_secs(30)).await;
-    server.restart().await;
-    wait_readyz(&api, 200, Duration::from_secs(60)).await;
+    fault(api.clone()).await;
     let phase = poster.await.expect("the poster");
     api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
         .await;
     assert_nothing_lost_nothing_twice(&pool, &phase).await;
+    wait_readyz(&api, 200, Duration::from_secs(30)).await;
 
     drop(worker);
     drop(serve);
@@ -48,34 +49,35 @@ async fn a_private_postgresql_killed_mid_import_and_restarted_loses_and_duplicat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_postgresql_killed_mid_import_and_restarted_loses_and_duplicates_nothing() {
+    let server = PgServer::start().await;
+    let deployment = Deployment::on(&server.admin_url()).await;
+    let server = &server;
+    import_through(deployment, &[], |api| async move {
+        server.crash();
+        // The service sees it gone (readiness says so) before it comes back.
+        wait_readyz(&api, 503, Duration::from_secs(30)).await;
+        server.restart().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_private_rabbitmq_killed_mid_import_and_restarted_loses_and_duplicates_nothing() {
     let node = RabbitNode::start(&node_name("one"));
     let url = node.url();
-    let overrides = [("AMQP_URL", url.as_str())];
     let deployment = Deployment::new().await;
-    let serve = start_api(&deployment, &overrides).await;
-    let api = Client::new(serve.base());
-    let key = deployment.tenant("acme").await;
-    let pool = deployment.pool().await;
-    let worker = deployment.spawn(Role::Work, &overrides);
-    pre_import(&api, &key, &pool).await;
-
-    let poster = spawn_poster(&api, &key, chunks(60_000));
-    let before = processed(&pool).await;
-    wait_processed_beyond(&pool, before + 3000).await;
-    node.crash();
-    wait_readyz(&api, 503, Duration::from_secs(30)).await;
-    node.restart();
-    wait_readyz(&api, 200, Duration::from_secs(90)).await;
-    let phase = poster.await.expect("the poster");
-    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
-        .await;
-    assert_nothing_lost_nothing_twice(&pool, &phase).await;
-
-    drop(worker);
-    drop(serve);
-    pool.close().await;
-    deployment.finish().await;
+    let node = &node;
+    import_through(
+        deployment,
+        &[("AMQP_URL", url.as_str())],
+        |api| async move {
+            node.crash();
+            wait_readyz(&api, 503, Duration::from_secs(30)).await;
+            node.restart();
+        },
+    )
+    .await;
 }
 
 /// The service is given the three nodes; every process's first connection goes to the first
@@ -90,28 +92,10 @@ async fn the_node_in_use_of_a_three_node_rabbitmq_cluster_killed_mid_import_lose
     second.join(&first);
     third.join(&first);
     let nodes = format!("{},{},{}", first.url(), second.url(), third.url());
-    let overrides = [("AMQP_URL", nodes.as_str())];
     let deployment = Deployment::new().await;
-    let serve = start_api(&deployment, &overrides).await;
-    let api = Client::new(serve.base());
-    let key = deployment.tenant("acme").await;
-    let pool = deployment.pool().await;
-    let worker = deployment.spawn(Role::Work, &overrides);
-    pre_import(&api, &key, &pool).await;
-
-    let poster = spawn_poster(&api, &key, chunks(60_000));
-    let before = processed(&pool).await;
-    wait_processed_beyond(&pool, before + 3000).await;
-    first.crash();
-    let phase = poster.await.expect("the poster");
-    api.wait_all_finished(&key, &phase.ids(), FINISH_WITHIN)
-        .await;
-    assert_nothing_lost_nothing_twice(&pool, &phase).await;
-    wait_readyz(&api, 200, Duration::from_secs(30)).await;
-
-    drop(worker);
-    drop(serve);
-    pool.close().await;
-    deployment.finish().await;
+    import_through(deployment, &[("AMQP_URL", nodes.as_str())], |_| async {
+        first.crash();
+    })
+    .await;
     drop((second, third));
 }

@@ -84,10 +84,16 @@ impl Running {
         }
     }
 
-    /// Reaps it after a kill (bounded: the kill has been sent).
+    /// Reaps it once the server it ran was killed: `runuser` (or the node's script) waits
+    /// for its child, so the killed server does not linger as a zombie whose pid a new
+    /// server's lock file check would take for a live one. Killed after 10 s if still there.
     fn reap(&self) {
         let child = self.0.lock().ok().and_then(|mut slot| slot.take());
         if let Some(mut child) = child {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -185,6 +191,7 @@ impl PgServer {
     /// goes first: the server it names was killed, and its pid may be another process's now.
     pub async fn restart(&self) {
         let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+        let _ = std::fs::remove_file(self.dir.join(format!(".s.PGSQL.{}.lock", self.port)));
         self.launch().await;
         eprintln!("the private PostgreSQL is back on port {}", self.port);
     }
