@@ -1,7 +1,8 @@
 //! Request bodies held in memory, bounded in all. Every endpoint but the file upload reads
 //! its whole body before it answers (a JSON intake body is up to `MAX_BODY_BYTES`), so many
 //! large or slowly sent bodies at once could hold any amount of memory. Each such request
-//! first takes its size (its `Content-Length`, or `MAX_BODY_BYTES` when it does not say) from
+//! first takes its size (its `Content-Length`, or `MAX_BODY_BYTES` when it does not say or is
+//! compressed) from
 //! a budget of `MAX_BODIES_BYTES` for this process, and gives it back with its answer; when the
 //! budget is spent the answer is a 503 with `Retry-After`, before the body is read. File
 //! uploads are streamed and bounded by their own slots (`slots`).
@@ -36,10 +37,13 @@ pub async fn hold_body_budget(
         return next.run(request).await;
     }
     let limit = state.settings.max_body_bytes as u64;
+    // A compressed body may unpack to the limit, whatever its length.
+    let compressed = request.headers().contains_key(header::CONTENT_ENCODING);
     let size = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .filter(|_| !compressed)
         .unwrap_or(limit)
         .min(limit);
     let wanted = u32::try_from(size.div_ceil(UNIT)).unwrap_or(u32::MAX);

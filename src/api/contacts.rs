@@ -2,6 +2,7 @@
 
 use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
+use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::{self, Accepted, Idempotency};
 use crate::store::contacts::{self, ContactView, Filter, SortKey};
 use crate::store::fields;
@@ -11,7 +12,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -43,7 +44,8 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key and body answers the first 202 and imports nothing twice; the same key with another body is a 422", max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES (decompressed, when it is gzip)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A Content-Encoding other than gzip (the body may be sent gzip-compressed; every limit counts it decompressed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A request-level problem: 0 or more than 3000 contacts, an unknown option value or custom attribute name; `errors` points at each", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -54,6 +56,22 @@ pub async fn intake(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let body = body.map_err(|e| ApiError::body(&e, state.settings.max_body_bytes))?;
+    let encoding = BodyEncoding::from_header(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let body = match encoding {
+        BodyEncoding::Identity => body,
+        BodyEncoding::Gzip => {
+            let limit = state.settings.max_body_bytes;
+            tokio::task::spawn_blocking(move || gzip::gunzip(&body, limit, "request body"))
+                .await
+                .map_err(|_| ApiError::internal())??
+                .into()
+        }
+    };
+    // Of the body as decompressed: the same request, compressed or not, is the same request.
     let idempotency = idempotency(&headers, &body)?;
     let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)
         .await?

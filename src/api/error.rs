@@ -185,6 +185,11 @@ impl From<IntakeError> for ApiError {
             IntakeError::Malformed(detail) => Self::bad_request(detail),
             IntakeError::Invalid { detail, errors } => Self::unprocessable(detail, errors),
             IntakeError::TooLarge(detail) => Self::too_large_because(detail),
+            IntakeError::UnsupportedEncoding(detail) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-encoding",
+                detail,
+            ),
             IntakeError::BacklogFull(detail) => Self::backlog_full(detail),
             IntakeError::KeyInUse(detail) => Self::unavailable(detail),
             IntakeError::Database(e) => Self::from(e),

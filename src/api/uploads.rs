@@ -6,6 +6,7 @@ use super::error::{ApiError, FieldError, Problem};
 use super::slots::UploadSlot;
 use super::{ApiQuery, AppState};
 use crate::intake::csv::{options_from_query, parse_options};
+use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::upload::{FileSpec, store_csv};
 use crate::intake::xlsx;
 use crate::intake::{Accepted, IntakeError};
@@ -36,6 +37,7 @@ use tokio::sync::mpsc;
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
         (status = 413, description = "The file is larger than MAX_UPLOAD_BYTES (CSV) or MAX_XLSX_BYTES (.xlsx)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A Content-Encoding other than gzip (the body may be sent gzip-compressed; every limit counts it decompressed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad options, mapping or header; `errors` points at each", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -80,13 +82,26 @@ async fn receive(
                 .to_ascii_lowercase()
                 .starts_with("multipart/form-data")
         });
+    let encoding = BodyEncoding::from_header(
+        request
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    if is_multipart && encoding == BodyEncoding::Gzip {
+        return Err(IntakeError::UnsupportedEncoding(
+            "a gzip-compressed multipart body is not taken: send the compressed file as the raw body (Content-Type: text/csv, Content-Encoding: gzip) with the options as query parameters".into(),
+        )
+        .into());
+    }
     if !is_multipart {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let spec = spec(&state, &tenant, &options).await?;
+        let mut spec = spec(&state, &tenant, &options).await?;
+        spec.gzip = encoding == BodyEncoding::Gzip;
         let body = request.into_body().into_data_stream();
         if xlsx::is_xlsx(content_type.as_deref(), None) {
             slot.workbook()?;
@@ -166,6 +181,13 @@ where
         }
         bytes.extend_from_slice(&chunk);
     }
+    if spec.gzip {
+        let compressed = bytes;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        bytes = tokio::task::spawn_blocking(move || gzip::gunzip(&compressed, limit, "workbook"))
+            .await
+            .map_err(|_| ApiError::internal())??;
+    }
     // The sheet is read as a stream of cells in a blocking task and handed on as CSV, a chunk
     // at a time, through the CSV path; a workbook that cannot be read is refused before that.
     let max_unpacked = state.settings.max_xlsx_unpacked_bytes;
@@ -216,6 +238,8 @@ async fn spec(
         options,
         fields: fields::kinds(&state.pool, tenant.id).await?,
         batch_size: state.settings.batch_size as usize,
+        gzip: false,
+        max_bytes: state.settings.max_upload_bytes,
     })
 }
 

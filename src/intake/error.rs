@@ -40,6 +40,9 @@ pub enum IntakeError {
     /// Larger than a limit.
     #[error("{0}")]
     TooLarge(String),
+    /// Encoded in a way the intake does not read (`Content-Encoding` other than gzip).
+    #[error("{0}")]
+    UnsupportedEncoding(String),
     /// The tenant has too much stored and not yet applied.
     #[error("{0}")]
     BacklogFull(String),

@@ -10,6 +10,7 @@
 mod checks;
 pub mod csv;
 mod error;
+pub mod gzip;
 mod json;
 mod options;
 pub(crate) mod records;

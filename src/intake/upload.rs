@@ -6,6 +6,7 @@
 //! cut off half-way leaves a `failed` import and applies nothing.
 
 use super::csv::{ColumnMap, CsvOptions, resolve_columns, sniff_delimiter};
+use super::gzip::Limited;
 use super::records::{MAX_RECORD_BYTES, OVERLONG_RECORD, RecordLimit};
 use super::{Accepted, FieldError, IntakeError};
 use crate::store::Source;
@@ -17,6 +18,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use uuid::Uuid;
@@ -38,6 +41,8 @@ enum Event {
     Done(i32),
     /// The body could not be read to its end.
     Broken(String),
+    /// The file, decompressed, is larger than the upload limit.
+    TooLarge,
 }
 
 /// Everything the reader needs, moved into its blocking task.
@@ -45,6 +50,10 @@ pub struct FileSpec {
     pub options: CsvOptions,
     pub fields: HashMap<String, FieldKind>,
     pub batch_size: usize,
+    /// The body is gzip-compressed (`Content-Encoding: gzip`).
+    pub gzip: bool,
+    /// The most bytes the file may have as read (decompressed).
+    pub max_bytes: u64,
 }
 
 /// Reads the whole upload and stores it; returns the 202 body.
@@ -60,6 +69,7 @@ pub async fn store_csv(
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let (events, mut received) = mpsc::channel::<Event>(2);
     let options = spec.options.clone();
+    let options_limit = spec.max_bytes;
     let reader_task = tokio::task::spawn_blocking(move || read_file(reader, &spec, &events));
 
     let columns = match received.recv().await {
@@ -70,6 +80,7 @@ pub async fn store_csv(
                 "the upload could not be read: {reason}"
             )));
         }
+        Some(Event::TooLarge) => return Err(too_large(&options_limit)),
         _ => {
             return Err(IntakeError::invalid(
                 "the file is empty",
@@ -107,6 +118,7 @@ pub async fn store_csv(
                     "the upload could not be read to its end: {reason}"
                 )));
             }
+            Some(Event::TooLarge) => break Err(too_large(&options_limit)),
             Some(Event::Header(_)) | None => {
                 break Err(IntakeError::Malformed(
                     "the upload ended unexpectedly".into(),
@@ -137,6 +149,12 @@ pub async fn store_csv(
     }
 }
 
+fn too_large(limit: &u64) -> IntakeError {
+    IntakeError::TooLarge(format!(
+        "the file is larger than the upload limit of {limit} bytes once decompressed (MAX_UPLOAD_BYTES)"
+    ))
+}
+
 /// Reads the header line (at most 64 KiB) so the delimiter can be sniffed, minus a BOM.
 fn first_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut line = Vec::new();
@@ -148,12 +166,27 @@ fn first_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 }
 
 fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let broken = |e: &dyn std::fmt::Display| {
+        if exceeded.load(Ordering::Relaxed) {
+            Event::TooLarge
+        } else {
+            Event::Broken(e.to_string())
+        }
+    };
     let send = |event| events.blocking_send(event).is_ok();
+    // Every limit counts the file as read: decompressed, when it comes gzip-compressed.
+    let reader: Box<dyn Read> = if spec.gzip {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let reader = Limited::new(reader, spec.max_bytes, exceeded.clone());
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let line = match first_line(&mut reader) {
         Ok(line) => line,
         Err(e) => {
-            send(Event::Broken(e.to_string()));
+            send(broken(&e));
             return;
         }
     };
@@ -179,7 +212,7 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
             return;
         }
         Err(e) => {
-            send(Event::Broken(e.to_string()));
+            send(broken(&e));
             return;
         }
     };
@@ -244,7 +277,7 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                send(Event::Broken(e.to_string()));
+                send(broken(&e));
                 return;
             }
         }

@@ -15,6 +15,7 @@ mod batches;
 mod contacts;
 mod contract;
 mod dry_runs;
+mod encodings;
 mod events_callbacks;
 mod file_limits;
 mod files;
