@@ -29,6 +29,8 @@ struct Fake {
     /// Status polls answered 503 before the first real answer.
     outage_polls: u32,
     received: AtomicU64,
+    /// The file the last upload carried, decompressed.
+    file: Mutex<Vec<u8>>,
     polls: AtomicU32,
     query: Mutex<Option<String>>,
     headers: Mutex<Option<HeaderMap>>,
@@ -42,6 +44,7 @@ impl Fake {
             import_found: true,
             outage_polls: 0,
             received: AtomicU64::new(0),
+            file: Mutex::new(Vec::new()),
             polls: AtomicU32::new(0),
             query: Mutex::new(None),
             headers: Mutex::new(None),
@@ -98,11 +101,28 @@ async fn accept(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // What the client sent, decompressed: it gzips its files.
     let mut body = body.into_data_stream();
+    let mut sent = Vec::new();
     while let Some(chunk) = body.next().await {
-        fake.received
-            .fetch_add(chunk.unwrap().len() as u64, Ordering::SeqCst);
+        sent.extend_from_slice(&chunk.unwrap());
     }
+    let gzip = headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+    let file = if gzip {
+        let mut file = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(sent.as_slice()),
+            &mut file,
+        )
+        .expect("a gzip body");
+        file
+    } else {
+        sent
+    };
+    *fake.file.lock().unwrap() = file.clone();
+    fake.received.fetch_add(file.len() as u64, Ordering::SeqCst);
     if !authorized(&headers) {
         return refused();
     }
@@ -225,6 +245,11 @@ async fn a_file_is_streamed_whole_followed_and_its_results_saved_beside_it() {
 
     assert_eq!(report.bytes_sent, len);
     assert_eq!(fake.received.load(Ordering::SeqCst), len);
+    assert_eq!(
+        *fake.file.lock().unwrap(),
+        std::fs::read(&file).unwrap(),
+        "the file arrives whole, once decompressed"
+    );
     assert_eq!(report.id, fake.id);
     assert_eq!(report.status.status, State::CompletedWithErrors);
     assert_eq!((report.status.created, report.status.failed), (2, 1));
@@ -241,7 +266,7 @@ async fn a_file_is_streamed_whole_followed_and_its_results_saved_beside_it() {
     );
     let headers = fake.headers.lock().unwrap().clone().unwrap();
     assert_eq!(headers[header::CONTENT_TYPE], "text/csv");
-    assert_eq!(headers[header::CONTENT_LENGTH], len.to_string().as_str());
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
     assert_eq!(headers["idempotency-key"], "first");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -154,12 +154,7 @@ async fn upload(
     let len = file.size();
     let meter = Arc::new(UploadMeter::new(style, len));
     let body = file.into_body(meter.clone());
-    let sending = service.upload(
-        plan.upload_url(),
-        body,
-        len,
-        plan.idempotency_key.as_deref(),
-    );
+    let sending = service.upload(plan.upload_url(), body, plan.idempotency_key.as_deref());
     let answered = tokio::select! {
         answered = sending => Some(answered),
         () = ctrl_c() => None,

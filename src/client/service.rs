@@ -144,14 +144,14 @@ impl Service {
         &self,
         url: Url,
         body: reqwest::Body,
-        len: u64,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, ServiceError> {
+        // The body is compressed as it is read, so its length is not known before: chunked.
         let mut request = self
             .http
             .post(url)
             .header(header::CONTENT_TYPE, "text/csv")
-            .header(header::CONTENT_LENGTH, len)
+            .header(header::CONTENT_ENCODING, "gzip")
             .body(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);

@@ -1,10 +1,14 @@
-//! The upload's body: the CSV file read in chunks on a blocking thread and streamed into the
-//! request, so a 1 GB file never sits in memory; each chunk the body yields advances the meter.
+//! The upload's body: the CSV file read in chunks on a blocking thread, gzip-compressed as it
+//! is read (`Content-Encoding: gzip`; the service counts its limits on the decompressed bytes)
+//! and streamed into the request, so a 1 GB file never sits in memory; each chunk the body
+//! yields advances the meter by the bytes of the file it holds.
 
 use super::progress::UploadMeter;
 use anyhow::{Context, bail};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -37,7 +41,7 @@ impl CsvFile {
         })
     }
 
-    /// Its size in bytes (the request's `Content-Length`).
+    /// Its size in bytes, as the meter counts them.
     pub fn size(&self) -> u64 {
         self.len
     }
@@ -50,9 +54,10 @@ impl CsvFile {
             futures_util::stream::unfold((received, meter), |(mut received, meter)| async move {
                 match received.recv().await {
                     Some(chunk) => {
-                        if let Ok(bytes) = &chunk {
-                            meter.sent(bytes.len() as u64);
-                        }
+                        let chunk = chunk.map(|(compressed, read): (Vec<u8>, u64)| {
+                            meter.sent(read);
+                            compressed
+                        });
                         Some((chunk, (received, meter)))
                     }
                     None => {
@@ -64,11 +69,13 @@ impl CsvFile {
         reqwest::Body::wrap_stream(stream)
     }
 
-    /// Reads exactly `len` bytes into `chunks`; stops when the request is gone.
-    fn read_into(self, chunks: mpsc::Sender<io::Result<Vec<u8>>>) {
+    /// Reads exactly `len` bytes, compressed, into `chunks` (each with the bytes of the file it
+    /// holds); stops when the request is gone.
+    fn read_into(self, chunks: mpsc::Sender<io::Result<(Vec<u8>, u64)>>) {
         let CsvFile { path, file, len } = self;
         let mut reader = file.take(len);
         let mut read = 0u64;
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::fast());
         loop {
             let mut chunk = vec![0; CHUNK_BYTES];
             let item = match reader.read(&mut chunk) {
@@ -79,11 +86,20 @@ impl CsvFile {
                         path.display()
                     ),
                 )),
-                Ok(0) => return,
+                Ok(0) => {
+                    let tail = std::mem::replace(
+                        &mut gzip,
+                        GzEncoder::new(Vec::new(), Compression::fast()),
+                    )
+                    .finish()
+                    .map(|tail| (tail, 0));
+                    let _ = chunks.blocking_send(tail);
+                    return;
+                }
                 Ok(n) => {
                     read += n as u64;
-                    chunk.truncate(n);
-                    Ok(chunk)
+                    gzip.write_all(&chunk[..n])
+                        .map(|()| (std::mem::take(gzip.get_mut()), n as u64))
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => Err(io::Error::new(
