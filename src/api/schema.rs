@@ -140,6 +140,10 @@ pub struct CsvImportOptions {
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub import_tag: Option<bool>,
+    /// The file's character encoding, a WHATWG label (`utf-8`, `windows-1252`, `iso-8859-1`,
+    /// `utf-16le`, …); detected when absent (a BOM, valid UTF-8, else the legacy encoding the
+    /// bytes point to).
+    pub encoding: Option<String>,
     #[serde(flatten)]
     pub options: ImportRequestOptions,
 }
@@ -243,6 +247,8 @@ pub struct CsvQuery {
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 characters of the import id>`
     /// (default true).
     pub importTag: Option<bool>,
+    /// The file's character encoding, a WHATWG label; detected when absent.
+    pub encoding: Option<String>,
 }
 
 /// `GET /healthz`.

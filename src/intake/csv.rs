@@ -3,7 +3,7 @@
 //! JSON intake takes — so that one validator and one worker serve both. No I/O here.
 
 use super::FieldError;
-use super::options::{import_options, take_bool};
+use super::options::{import_options, take_bool, take_str};
 use crate::import::ImportOptions;
 use crate::validate::{FieldKind, Identifier};
 use serde_json::{Map, Value};
@@ -45,6 +45,8 @@ pub struct CsvOptions {
     pub empty_cells_clear: bool,
     /// Tag every applied contact with `import-YYYYMMDD-<first 8 of the import id>`.
     pub import_tag: bool,
+    /// The file's character encoding, when the client names it (else it is detected).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// Turns query parameters into the JSON shape of the `options` part.
@@ -113,6 +115,22 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
             "allOrNothing is an option of the JSON intake (POST /api/v1/contacts, up to 3000 contacts); a file is applied batch by batch: review it first with dryRun",
         ));
     }
+    let encoding = match take_str(map, "encoding", &mut errors) {
+        None => None,
+        Some(label) => match super::encoding::parse_label(label) {
+            Some(encoding) => Some(encoding),
+            None => {
+                errors.push(FieldError::new(
+                    "/encoding",
+                    "invalid_value",
+                    format!(
+                        "{label:?} is not an encoding label (utf-8, windows-1252, iso-8859-1, utf-16le, …); leave it out to have the encoding detected"
+                    ),
+                ));
+                None
+            }
+        },
+    };
     let mapping = match map.get("mapping") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m.clone()),
@@ -131,6 +149,7 @@ pub fn parse_options(map: &Map<String, Value>) -> Result<CsvOptions, Vec<FieldEr
             mapping,
             empty_cells_clear,
             import_tag,
+            encoding,
         })
     } else {
         Err(errors)

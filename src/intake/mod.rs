@@ -9,6 +9,7 @@
 
 mod checks;
 pub mod csv;
+mod encoding;
 mod error;
 pub mod gzip;
 mod json;

@@ -6,6 +6,7 @@
 //! cut off half-way leaves a `failed` import and applies nothing.
 
 use super::csv::{ColumnMap, CsvOptions, resolve_columns, sniff_delimiter};
+use super::encoding;
 use super::gzip::Limited;
 use super::records::{MAX_RECORD_BYTES, OVERLONG_RECORD, RecordLimit};
 use super::{Accepted, FieldError, IntakeError};
@@ -165,7 +166,7 @@ fn first_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     Ok(line)
 }
 
-fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
+fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender<Event>) {
     let exceeded = Arc::new(AtomicBool::new(false));
     let broken = |e: &dyn std::fmt::Display| {
         if exceeded.load(Ordering::Relaxed) {
@@ -182,6 +183,9 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
         Box::new(reader)
     };
     let reader = Limited::new(reader, spec.max_bytes, exceeded.clone());
+    let reader = BufReader::with_capacity(256 * 1024, reader);
+    // As UTF-8: the declared or detected encoding, transcoded unless it is UTF-8 already.
+    let reader = encoding::as_utf8(reader, spec.options.encoding);
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let line = match first_line(&mut reader) {
         Ok(line) => line,
@@ -247,7 +251,7 @@ fn read_file(reader: impl Read, spec: &FileSpec, events: &mpsc::Sender<Event>) {
             vec![FieldError::new(
                 "/file",
                 "invalid_encoding",
-                "save the file as UTF-8 (with or without BOM)",
+                "the file reads as UTF-8 but its header is not: name its encoding with the encoding option (windows-1252, iso-8859-1, utf-16le, …), or save it as UTF-8",
             )],
         ))));
         return;
@@ -348,7 +352,7 @@ impl BatchBuilder {
                 "row {index} is longer than {MAX_RECORD_BYTES} bytes; it was not read"
             )),
             Err(e) => invalid_row(format!(
-                "row {index} is not valid UTF-8 ({e}); save the file as UTF-8"
+                "row {index} is not valid UTF-8 ({e}); name the file's encoding with the encoding option, or save it as UTF-8"
             )),
             Ok(cells) if cells.len() != header.len() => invalid_row(format!(
                 "row {index} has {} fields; the header has {}",

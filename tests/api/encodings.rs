@@ -124,3 +124,77 @@ async fn gzip_bodies_import_as_their_plain_selves_and_their_limits_count_what_th
     assert_eq!(data[0]["processedRows"], 0);
     app.finish().await;
 }
+
+/// Files in the encodings people's tools write: a French Excel "CSV" (Windows-1252, `;`)
+/// imports without being told its encoding, a UTF-16 file with its byte-order mark too, a
+/// named encoding is used as named, and a label that names none is a 422.
+#[tokio::test]
+async fn legacy_encodings_are_detected_or_named_and_transcoded() {
+    let app = spawn_with(test_settings().await, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let phone_of = |n: usize| phone(n).replace('+', "%2B");
+
+    // Windows-1252, detected: é is the byte E9.
+    let mut french = b"T\xE9l\xE9phone;Pr\xE9nom;Ville\r\n".to_vec();
+    french.extend_from_slice(format!("{};Ren", phone(1)).as_bytes());
+    french.extend_from_slice(b"\xE9;Orl\xE9ans\r\n");
+    let mapping = serde_json::to_string(
+        &json!({"Téléphone": "phone", "Prénom": "firstName", "Ville": "city"}),
+    )
+    .unwrap();
+    let query = format!("?mapping={}", urlencode(&mapping));
+    let id = app.import_csv(&key, &query, french.clone()).await;
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["created"], 1, "{status}");
+    let rene = app
+        .contact_by(&key, &format!("phone={}", phone_of(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (rene["firstName"].as_str(), rene["city"].as_str()),
+        (Some("René"), Some("Orléans"))
+    );
+
+    // UTF-16LE with its BOM.
+    let text = format!("phone,firstName\n{},Zoë\n", phone(2));
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let id = app.import_csv(&key, "", utf16).await;
+    app.wait_finished(&key, &id).await;
+    let zoe = app
+        .contact_by(&key, &format!("phone={}", phone_of(2)))
+        .await
+        .unwrap();
+    assert_eq!(zoe["firstName"], "Zoë");
+
+    // Named: ISO-8859-15 reads A4 as the euro sign (Windows-1252 would not).
+    let mut named = b"phone,firstName\n".to_vec();
+    named.extend_from_slice(format!("{},Price", phone(3)).as_bytes());
+    named.extend_from_slice(b"\xA4\n");
+    let id = app.import_csv(&key, "?encoding=iso-8859-15", named).await;
+    app.wait_finished(&key, &id).await;
+    let euro = app
+        .contact_by(&key, &format!("phone={}", phone_of(3)))
+        .await
+        .unwrap();
+    assert_eq!(euro["firstName"], "Price€");
+
+    let refused = app.upload_csv(&key, "?encoding=klingon", french).await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["pointer"], "/encoding", "{problem}");
+    app.finish().await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
