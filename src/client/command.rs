@@ -135,6 +135,7 @@ pub fn query_pairs(args: &ImportArgs, mapping: Option<String>) -> Vec<(&'static 
         "emptyCellsClear",
         args.empty_cells_clear.then(|| "true".to_owned()),
     );
+    push("encoding", args.encoding.clone());
     pairs
 }
 
@@ -271,6 +272,7 @@ mod tests {
             ),
             (&["--no-import-tag"], "importTag=false"),
             (&["--empty-cells-clear"], "emptyCellsClear=true"),
+            (&["--encoding", "windows-1252"], "encoding=windows-1252"),
             (
                 &[
                     "--identifier",

@@ -78,6 +78,10 @@ pub struct ImportArgs {
     /// An empty cell clears its field (by default it leaves the field as it is).
     #[arg(long)]
     pub empty_cells_clear: bool,
+    /// The file's character encoding, a WHATWG label (windows-1252, iso-8859-1, utf-16le, …);
+    /// by default the service detects it.
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     /// Sent as `Idempotency-Key`: running again with the same key never imports twice.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
