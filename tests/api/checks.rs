@@ -36,3 +36,15 @@ pub async fn contacts_snapshot(app: &TestApp) -> (i64, String) {
     .await
     .expect("contacts snapshot")
 }
+
+/// `s` percent-encoded for a query string (every byte but the unreserved ones).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

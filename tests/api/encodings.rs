@@ -3,10 +3,21 @@
 //! is a 413), and an encoding the service does not read is a 415.
 
 use crate::app::spawn_with;
+use crate::checks::urlencode;
 use crate::common::{contacts, phone, test_settings};
 use contact_import::startup::Roles;
 use serde_json::{Value, json};
 use std::io::Write;
+
+/// The import id of a 202 answer.
+async fn accepted(answer: reqwest::Response) -> String {
+    assert_eq!(answer.status(), 202);
+    let body: Value = answer.json().await.expect("a JSON answer");
+    body["asyncSessionId"]
+        .as_str()
+        .expect("asyncSessionId")
+        .to_owned()
+}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -41,11 +52,7 @@ async fn gzip_bodies_import_as_their_plain_selves_and_their_limits_count_what_th
     )
     .await
     .unwrap();
-    assert_eq!(answer.status(), 202);
-    let id = answer.json::<Value>().await.unwrap()["asyncSessionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = accepted(answer).await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["created"], 200, "{status}");
 
@@ -59,11 +66,7 @@ async fn gzip_bodies_import_as_their_plain_selves_and_their_limits_count_what_th
     let answer = post("/api/v1/imports", "text/csv", "gzip", compressed)
         .await
         .unwrap();
-    assert_eq!(answer.status(), 202);
-    let id = answer.json::<Value>().await.unwrap()["asyncSessionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = accepted(answer).await;
     let status = app.wait_finished(&key, &id).await;
     assert_eq!(status["created"], 2000, "{status}");
     let contact = app
@@ -186,15 +189,4 @@ async fn legacy_encodings_are_detected_or_named_and_transcoded() {
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["errors"][0]["pointer"], "/encoding", "{problem}");
     app.finish().await;
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

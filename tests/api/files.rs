@@ -3,6 +3,7 @@
 //! of a file.
 
 use crate::app::{TestApp, spawn_app, spawn_with};
+use crate::checks::urlencode;
 use crate::common::{phone, test_settings};
 use contact_import::startup::Roles;
 use serde_json::{Value, json};
@@ -215,17 +216,6 @@ async fn a_mapping_that_cannot_work_is_refused_before_anything_is_stored() {
     let id = app.import_csv(&key, &query, file).await;
     assert_eq!(app.wait_finished(&key, &id).await["created"], 1);
     app.finish().await;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]
