@@ -201,29 +201,6 @@ impl SheetCsv {
     }
 }
 
-/// The first sheet as CSV text, whole (for tests of the conversion).
-#[cfg(test)]
-fn first_sheet_as_csv(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut csv = Vec::new();
-    let mut refused = None;
-    stream_first_sheet(
-        bytes,
-        u64::MAX,
-        |opened| {
-            refused = opened.err();
-            refused.is_none()
-        },
-        |chunk| {
-            csv.extend(chunk);
-            true
-        },
-    )?;
-    match refused {
-        Some(e) => Err(e.to_string()),
-        None => Ok(csv),
-    }
-}
-
 /// A cell as the text a CSV export would hold: whole numbers without `.0` (phone numbers are
 /// often stored as numbers), dates as `YYYY-MM-DD`, booleans as `true`/`false`, errors empty.
 fn cell_text(cell: &DataRef<'_>) -> String {
@@ -291,7 +268,9 @@ mod tests {
             "/tests/data/contacts.xlsx"
         ))
         .expect("tests/data/contacts.xlsx (tests/data/make_xlsx.py writes it)");
-        let csv = String::from_utf8(first_sheet_as_csv(&bytes).unwrap()).unwrap();
+        let (refused, csv) = read(&bytes, u64::MAX);
+        assert!(refused.is_none(), "{refused:?}");
+        let csv = csv.unwrap();
         assert_eq!(
             csv,
             "Phone,First Name,Email,Birthday,VIP\n\
