@@ -1,7 +1,7 @@
 //! What an import asks for: its mode and options, as both intakes read them, stored with the
 //! import and read back by every batch. Its states are `store::states`.
 
-use crate::validate::Identifier;
+use crate::validate::{DateFormat, Identifier};
 use serde::{Deserialize, Serialize};
 
 /// How rows are matched to stored contacts and what happens on a match.
@@ -64,6 +64,13 @@ pub struct ImportOptions {
     /// POSTed the final status (`callback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// How the rows write dates (`dateFormat`); ISO is always taken too.
+    #[serde(default, skip_serializing_if = "is_iso")]
+    pub date_format: DateFormat,
+}
+
+fn is_iso(format: &DateFormat) -> bool {
+    *format == DateFormat::Iso
 }
 
 impl Default for ImportOptions {
@@ -82,6 +89,7 @@ impl Default for ImportOptions {
             group_names_exclude: Vec::new(),
             event_key_for_new_contacts: None,
             callback_url: None,
+            date_format: DateFormat::Iso,
         }
     }
 }

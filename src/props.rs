@@ -49,6 +49,7 @@ fn rules(fields: &HashMap<String, validate::FieldKind>) -> Rules<'_> {
         default_region: Some("MA"),
         fields,
         today: time::macros::date!(2026 - 12 - 02),
+        date_format: Default::default(),
     }
 }
 

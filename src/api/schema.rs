@@ -123,6 +123,9 @@ pub struct ImportRequestOptions {
     /// public address.
     #[schema(format = "uri")]
     pub callback_url: Option<String>,
+    /// How birthdays and date fields are written (default `YYYY-MM-DD`, which is always taken
+    /// too); a date without a year is left out with the warning `partial_date`.
+    pub date_format: Option<crate::validate::DateFormat>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -249,6 +252,8 @@ pub struct CsvQuery {
     pub importTag: Option<bool>,
     /// The file's character encoding, a WHATWG label; detected when absent.
     pub encoding: Option<String>,
+    /// How birthdays and date fields are written (default `YYYY-MM-DD`, always taken too).
+    pub dateFormat: Option<crate::validate::DateFormat>,
 }
 
 /// `GET /healthz`.

@@ -86,6 +86,18 @@ pub(crate) fn import_options(
             )),
         }
     }
+    if let Some(s) = take_str(body, "dateFormat", errors) {
+        match validate::DateFormat::parse(s) {
+            Some(format) => options.date_format = format,
+            None => errors.push(FieldError::new(
+                "/dateFormat",
+                "invalid_value",
+                format!(
+                    "unknown dateFormat {s:?}: use YYYY-MM-DD, DD/MM/YYYY, MM/DD/YYYY or DD.MM.YYYY"
+                ),
+            )),
+        }
+    }
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
     options.dry_run = take_bool(body, "dryRun", false, errors);

@@ -2,13 +2,13 @@
 //! of a row's `customAttributes` / Reteno `fields` values to their stored JSON form. Only the
 //! attributes a row sends are returned; an unknown name is `unknown_field`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Number, Value};
 
-use super::date::parse_iso_date;
+use super::date::{ParsedDate, iso, parse_date, partial_date};
 use super::text::{check_chars, check_len, invalid_value, kind_of, quoted};
-use super::{ErrorCode, MAX_ATTRIBUTE_TEXT_CHARS, Patch, RowIssue};
+use super::{DateFormat, ErrorCode, MAX_ATTRIBUTE_TEXT_CHARS, Patch, RowIssue, Rules};
 
 /// Longest custom field name.
 pub const MAX_FIELD_NAME_CHARS: usize = 64;
@@ -115,7 +115,13 @@ impl FieldKind {
     }
 
     /// Converts one sent value to its stored JSON form; null or a blank string clears it.
-    fn convert(&self, value: &Value, field: &str) -> Result<Patch<Value>, RowIssue> {
+    fn convert(
+        &self,
+        value: &Value,
+        field: &str,
+        format: DateFormat,
+        warnings: &mut Vec<RowIssue>,
+    ) -> Result<Patch<Value>, RowIssue> {
         let text = match value {
             Value::Null => return Ok(Patch::Clear),
             Value::String(s) => {
@@ -154,8 +160,15 @@ impl FieldKind {
                 invalid_value(field, format!("{}, got {}", self.expected(), quoted(s)))
             })?),
             (Self::Date, _, Some(s)) => {
-                parse_iso_date(s).map_err(|m| RowIssue::new(field, ErrorCode::InvalidDate, m))?;
-                Value::String(s.to_owned())
+                match parse_date(s, format)
+                    .map_err(|m| RowIssue::new(field, ErrorCode::InvalidDate, m))?
+                {
+                    ParsedDate::Day(date) => Value::String(iso(date)),
+                    ParsedDate::NoYear => {
+                        warnings.push(partial_date(field, s));
+                        return Ok(Patch::Absent);
+                    }
+                }
             }
             (Self::Enum(options), Value::String(_) | Value::Number(_) | Value::Bool(_), _) => {
                 let sent = text.map_or_else(|| value.to_string(), str::to_owned);
@@ -306,9 +319,11 @@ pub fn attribute_names(raw: &Value) -> Vec<(String, String)> {
 /// twice the first wins (`customAttributes` before `fields`). Problems go to `errors`.
 pub(super) fn read_attributes(
     contact: &Map<String, Value>,
-    fields: &HashMap<String, FieldKind>,
+    rules: &Rules,
     errors: &mut Vec<RowIssue>,
+    warnings: &mut Vec<RowIssue>,
 ) -> BTreeMap<String, Patch<Value>> {
+    let fields = rules.fields;
     let mut sent: Vec<(&String, &Value)> = Vec::new();
     match contact.get("customAttributes") {
         None => {}
@@ -355,7 +370,7 @@ pub(super) fn read_attributes(
         }
         let field = format!("customAttributes.{name}");
         let converted = match fields.get(name) {
-            Some(kind) => kind.convert(value, &field),
+            Some(kind) => kind.convert(value, &field, rules.date_format, warnings),
             None => Err(RowIssue::new(
                 &field,
                 ErrorCode::UnknownField,

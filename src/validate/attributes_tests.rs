@@ -3,6 +3,7 @@
 
 use super::*;
 use serde_json::json;
+use std::collections::HashMap;
 
 fn tenant_fields() -> HashMap<String, FieldKind> {
     let plans = vec![
@@ -23,9 +24,57 @@ fn tenant_fields() -> HashMap<String, FieldKind> {
 }
 
 fn read(contact: Value) -> (BTreeMap<String, Patch<Value>>, Vec<RowIssue>) {
-    let mut errors = Vec::new();
-    let attributes = read_attributes(contact.as_object().unwrap(), &tenant_fields(), &mut errors);
+    let (attributes, errors, warnings) = read_as(contact, DateFormat::Iso);
+    assert_eq!(warnings, []);
     (attributes, errors)
+}
+
+fn read_as(
+    contact: Value,
+    date_format: DateFormat,
+) -> (BTreeMap<String, Patch<Value>>, Vec<RowIssue>, Vec<RowIssue>) {
+    let fields = tenant_fields();
+    let rules = Rules {
+        dedupe_on: crate::validate::Identifier::Phone,
+        default_region: None,
+        fields: &fields,
+        today: time::macros::date!(2026 - 01 - 01),
+        date_format,
+    };
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    let attributes = read_attributes(
+        contact.as_object().unwrap(),
+        &rules,
+        &mut errors,
+        &mut warnings,
+    );
+    (attributes, errors, warnings)
+}
+
+#[test]
+fn date_attributes_follow_the_date_format_and_a_missing_year_is_a_warning() {
+    let (attributes, errors, warnings) = read_as(
+        json!({"customAttributes": {"signed_up": "17/05/2021"}}),
+        DateFormat::DayMonthYear,
+    );
+    assert_eq!(errors, []);
+    assert_eq!(warnings, []);
+    assert_eq!(attributes["signed_up"], Patch::Set(json!("2021-05-17")));
+    let (attributes, errors, warnings) = read_as(
+        json!({"customAttributes": {"signed_up": "17/05", "plan": "free"}}),
+        DateFormat::DayMonthYear,
+    );
+    assert_eq!(errors, []);
+    assert_eq!(attributes["signed_up"], Patch::Absent);
+    assert_eq!(attributes["plan"], Patch::Set(json!("free")));
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].code, ErrorCode::PartialDate);
+    assert_eq!(warnings[0].field, "customAttributes.signed_up");
+    let (_, errors, _) = read_as(
+        json!({"customAttributes": {"signed_up": "05/17/2021"}}),
+        DateFormat::DayMonthYear,
+    );
+    assert_eq!(errors[0].code, ErrorCode::InvalidDate);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use time::Date;
 
 use super::attributes::read_attributes;
-use super::date::parse_iso_date;
+use super::date::{ParsedDate, parse_date, partial_date};
 use super::identifiers::{check_channels, read_email, read_external_id, read_phone};
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read, text_patch};
 use super::{
@@ -50,6 +50,7 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         return Err(vec![RowIssue::new("", ErrorCode::InvalidRow, message)]);
     };
     let mut errors = Vec::new();
+    let mut warnings = Vec::new();
     let e = &mut errors;
     let text = |key: &str, max: usize| text_patch(contact.get(key), key, max);
     let [address, city, state, zip] = read_address(contact);
@@ -63,16 +64,21 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         occupation: keep(e, text("occupation", MAX_NAME_CHARS)),
         preferred_channel: keep(e, text("preferredChannel", MAX_PREFERRED_CHANNEL_CHARS)),
         gender: keep(e, read_gender(contact.get("gender"))),
-        birthday: keep(e, read_birthday(contact.get("birthday"), rules.today)),
+        birthday: keep(
+            e,
+            read_birthday(contact.get("birthday"), rules, &mut warnings),
+        ),
         address: keep(e, address),
         city: keep(e, city),
         state: keep(e, state),
         zip: keep(e, zip),
         custom_attributes: Default::default(),
         tags: keep(e, super::tags::contact_tags(contact.get("tags"))),
+        warnings: Vec::new(),
     };
     errors.extend(check_channels(contact));
-    valid.custom_attributes = read_attributes(contact, rules.fields, &mut errors);
+    valid.custom_attributes = read_attributes(contact, rules, &mut errors, &mut warnings);
+    valid.warnings = warnings;
 
     let on = rules.dedupe_on;
     if valid.dedupe_key(on).is_none() && !errors.iter().any(|e| e.field == on.as_str()) {
@@ -122,22 +128,30 @@ fn read_gender(value: Option<&Value>) -> Result<Patch<Gender>, RowIssue> {
     })
 }
 
-/// A birthday: a real `YYYY-MM-DD` date, from 1900 on, not after `today`.
-fn read_birthday(value: Option<&Value>, today: Date) -> Result<Patch<Date>, RowIssue> {
+/// A birthday: a real date, from 1900 on, not after today, written `YYYY-MM-DD` or in the
+/// import's `dateFormat`; one without a year is left out with the warning `partial_date`.
+fn read_birthday(
+    value: Option<&Value>,
+    rules: &Rules,
+    warnings: &mut Vec<RowIssue>,
+) -> Result<Patch<Date>, RowIssue> {
     let invalid = |message: String| RowIssue::new("birthday", ErrorCode::InvalidDate, message);
     Ok(match read(value, "birthday", Numbers::Refused)? {
         Text::Absent => Patch::Absent,
         Text::Null | Text::Blank => Patch::Clear,
-        Text::Value(s) => {
-            let date = parse_iso_date(&s).map_err(invalid)?;
-            if date.year() < 1900 {
+        Text::Value(s) => match parse_date(&s, rules.date_format).map_err(invalid)? {
+            ParsedDate::NoYear => {
+                warnings.push(partial_date("birthday", &s));
+                Patch::Absent
+            }
+            ParsedDate::Day(date) if date.year() < 1900 => {
                 return Err(invalid(format!("{s} is before 1900")));
             }
-            if date > today {
+            ParsedDate::Day(date) if date > rules.today => {
                 return Err(invalid(format!("{s} is in the future")));
             }
-            Patch::Set(date)
-        }
+            ParsedDate::Day(date) => Patch::Set(date),
+        },
     })
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use time::macros::date;
 
 use super::super::{
-    ExternalId, FieldKind, MAX_EXTERNAL_ID_CHARS, Phone, dedupe_key, normalize_email,
+    DateFormat, ExternalId, FieldKind, MAX_EXTERNAL_ID_CHARS, Phone, dedupe_key, normalize_email,
     normalize_phone,
 };
 use super::*;
@@ -32,6 +32,7 @@ fn check(raw: &Value, on: Identifier) -> Result<ValidContact, Vec<RowIssue>> {
         default_region: Some("MA"),
         fields: &fields,
         today: TODAY,
+        date_format: Default::default(),
     };
     validate_contact(raw, &rules)
 }
@@ -478,5 +479,42 @@ fn dedupe_key_agrees_with_validate_contact() {
         let keys = [Identifier::Phone, Identifier::Email, Identifier::ExternalId]
             .map(|on| dedupe_key(raw, on, Some("MA")).unwrap());
         assert_eq!(keys, [phone, email, id].map(String::from), "{raw}");
+    }
+}
+
+#[test]
+fn birthdays_follow_the_date_format_and_one_without_a_year_is_left_out_with_a_warning() {
+    let fields = fields();
+    let rules = |date_format| Rules {
+        dedupe_on: Identifier::Phone,
+        default_region: Some("MA"),
+        fields: &fields,
+        today: TODAY,
+        date_format,
+    };
+    let row = |birthday: &str| json!({"phone": "+212612345678", "birthday": birthday});
+    let french = rules(DateFormat::DayMonthYear);
+    let contact = validate_contact(&row("21/03/1987"), &french).unwrap();
+    assert_eq!(contact.birthday, Patch::Set(date!(1987 - 03 - 21)));
+    assert_eq!(contact.warnings, []);
+    // ISO is always taken; the other order is not.
+    let contact = validate_contact(&row("1987-03-21"), &french).unwrap();
+    assert_eq!(contact.birthday, Patch::Set(date!(1987 - 03 - 21)));
+    let errors = validate_contact(&row("03/21/1987"), &french).unwrap_err();
+    assert_eq!(codes(&errors), vec![("birthday", ErrorCode::InvalidDate)]);
+    let errors = validate_contact(&row("21/03/2030"), &french).unwrap_err();
+    assert!(errors[0].message.contains("in the future"), "{errors:?}");
+    for (birthday, format) in [
+        ("07/21", DateFormat::Iso),
+        ("--07-21", DateFormat::Iso),
+        ("21/07", DateFormat::DayMonthYear),
+    ] {
+        let contact = validate_contact(&row(birthday), &rules(format)).unwrap();
+        assert_eq!(contact.birthday, Patch::Absent, "{birthday}");
+        assert_eq!(
+            codes(&contact.warnings),
+            vec![("birthday", ErrorCode::PartialDate)],
+            "{birthday}"
+        );
     }
 }

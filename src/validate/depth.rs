@@ -63,6 +63,7 @@ mod tests {
             default_region: None,
             fields: &fields,
             today: time::macros::date!(2026 - 12 - 02),
+            date_format: Default::default(),
         };
         let deep = format!(
             r#"{{"phone": "+212612345678", "x": {}1{}}}"#,

@@ -9,7 +9,7 @@
 
 mod attributes;
 mod contact;
-mod date;
+pub mod date;
 mod depth;
 mod email;
 mod identifiers;
@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use attributes::{FieldKind, FieldType, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
+pub use date::DateFormat;
 pub use depth::{MAX_JSON_DEPTH, json_depth};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ExternalId, dedupe_key};
@@ -134,6 +135,8 @@ pub enum ErrorCode {
     Cancelled,
     /// `allOrNothing`: another row failed, so this one was not applied (a warning; skipped).
     NotApplied,
+    /// A date without a year was left out (a warning; the row goes on).
+    PartialDate,
 }
 
 impl ErrorCode {
@@ -157,6 +160,7 @@ impl ErrorCode {
             Self::BatchFailed => "batch_failed",
             Self::Cancelled => "cancelled",
             Self::NotApplied => "not_applied",
+            Self::PartialDate => "partial_date",
         }
     }
 }
@@ -248,6 +252,8 @@ pub struct ValidContact {
     pub custom_attributes: BTreeMap<String, Patch<serde_json::Value>>,
     /// The contact's own tags.
     pub tags: Patch<Vec<String>>,
+    /// What was read but left out, such as a date without a year (`partial_date`).
+    pub warnings: Vec<RowIssue>,
 }
 
 impl ValidContact {
@@ -271,6 +277,8 @@ pub struct Rules<'a> {
     pub fields: &'a HashMap<String, FieldKind>,
     /// Today's date, for birthdays in the future.
     pub today: time::Date,
+    /// How the import writes its dates (ISO is always taken too).
+    pub date_format: DateFormat,
 }
 
 #[cfg(test)]
@@ -316,6 +324,7 @@ mod tests {
             ErrorCode::BatchFailed,
             ErrorCode::Cancelled,
             ErrorCode::NotApplied,
+            ErrorCode::PartialDate,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

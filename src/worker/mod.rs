@@ -228,6 +228,7 @@ fn validate_batch(
         default_region: options.default_region.as_deref(),
         fields,
         today: OffsetDateTime::now_utc().date(),
+        date_format: options.date_format,
     };
     let rows = raw
         .iter()

@@ -337,7 +337,7 @@ pub fn plan(
             Mode::CreateAll => None,
             _ => set.holder(key_kind, key),
         };
-        let result = match (options.mode, matched) {
+        let mut result = match (options.mode, matched) {
             (_, Some(i)) if set.contacts[i].deleted_at.is_some() && !options.restore_deleted => {
                 skipped(
                     row.index,
@@ -395,6 +395,8 @@ pub fn plan(
                 }
             }
         };
+        // What validation left out (a date without a year) is said whatever the outcome.
+        result.warnings.extend(contact.warnings);
         outcomes.push(result);
     }
     let existing = set.existing;
@@ -439,6 +441,7 @@ mod tests {
             default_region: None,
             fields: &fields,
             today: time::macros::date!(2026 - 01 - 01),
+            date_format: Default::default(),
         };
         RowInput {
             index,

@@ -17,6 +17,7 @@ mod contract;
 mod dry_runs;
 mod encodings;
 mod events_callbacks;
+mod exports;
 mod file_limits;
 mod files;
 mod groups_tags;
