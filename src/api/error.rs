@@ -192,6 +192,9 @@ impl From<IntakeError> for ApiError {
             ),
             IntakeError::BacklogFull(detail) => Self::backlog_full(detail),
             IntakeError::KeyInUse(detail) => Self::unavailable(detail),
+            IntakeError::NotFound(detail) => Self::not_found(detail),
+            IntakeError::Conflict(detail) => Self::conflict(detail),
+            IntakeError::Gone(detail) => Self::gone(detail),
             IntakeError::Database(e) => Self::from(e),
         }
     }

@@ -8,6 +8,7 @@ use crate::store::row_results::{self, RowResultView};
 use crate::store::tenants::Tenant;
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/imports/{id}`.
@@ -198,6 +199,32 @@ pub async fn cancel(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))
+}
+
+/// `POST /api/v1/imports/{id}/commit`: applies the rows a finished dry run reviewed, as a new
+/// import.
+#[utoipa::path(
+    post, path = "/api/v1/imports/{id}/commit", operation_id = "commitDryRun", tag = "imports", summary = "Apply the rows a finished dry run reviewed",
+    description = "The dry run's very rows (as it stored them) become a new import with the same options, `dryRun` off; its status names the dry run in `reviewedIn`, and the dry run's status names it in `committedAs`. Once only.",
+    params(("id" = uuid::Uuid, Path, description = "The dry run's asyncSessionId")),
+    responses(
+        (status = 202, description = "Stored; poll `statusUrl`", body = crate::intake::Accepted),
+        (status = 404, description = "No such import of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a finished dry run, or committed already", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The dry run's rows were deleted under the retention period", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's backlog or rate is over its limit", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn commit(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<crate::intake::Accepted>), ApiError> {
+    let id = parse_id(&id, "import")?;
+    let accepted = crate::intake::commit(&state.pool, &state.settings, tenant.id, id).await?;
+    state.relay_wake.notify_one();
+    tracing::info!(import_id = %accepted.async_session_id, reviewed_in = %id, tenant_id = %tenant.id, rows = accepted.total_rows, "dry run committed");
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 /// 410 for an import whose rows and results the retention period deleted.

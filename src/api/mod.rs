@@ -74,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(imports::status))
         .routes(routes!(imports::rows))
         .routes(routes!(imports::cancel))
+        .routes(routes!(imports::commit))
         .routes(routes!(results::results_csv))
         .routes(routes!(results::errors_csv))
 }

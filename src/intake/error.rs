@@ -49,6 +49,15 @@ pub enum IntakeError {
     /// The first request with this idempotency key is still being stored.
     #[error("{0}")]
     KeyInUse(String),
+    /// No such import of the tenant.
+    #[error("{0}")]
+    NotFound(String),
+    /// The import is not in a state the request can act on.
+    #[error("{0}")]
+    Conflict(String),
+    /// What the request needs was deleted under the retention period.
+    #[error("{0}")]
+    Gone(String),
     /// The database failed (transient ones are worth a retry).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -8,6 +8,7 @@
 //! request as a whole. Every problem is an `IntakeError`, which `api` answers as problem+json.
 
 mod checks;
+mod commit;
 pub mod csv;
 mod encoding;
 mod error;
@@ -20,6 +21,7 @@ pub mod xlsx;
 
 pub use crate::store::imports::Idempotency;
 pub use checks::{check_attribute_names, check_backlog, find_duplicates};
+pub use commit::commit;
 pub use error::{FieldError, IntakeError};
 pub use json::parse;
 

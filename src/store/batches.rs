@@ -104,6 +104,37 @@ pub async fn insert_held(
     Ok(())
 }
 
+/// Copies every batch of the import `from` (its payloads and cells as stored) and its
+/// duplicate rows to the import `to`, as `pending` batches: a dry run's commit.
+pub async fn copy_all(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    from: Uuid,
+    to: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload, raw)
+         SELECT $3, tenant_id, batch_no, first_row, row_count, payload, raw
+         FROM import_batches WHERE import_id = $2 AND tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO duplicate_rows (import_id, row_index)
+         SELECT $3, d.row_index FROM duplicate_rows d
+         WHERE d.import_id = $2 AND EXISTS (SELECT 1 FROM imports i WHERE i.id = $2 AND i.tenant_id = $1)",
+    )
+    .bind(tenant_id)
+    .bind(from)
+    .bind(to)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Marks rows of an import as sharing their identifier with another row of it.
 pub async fn insert_duplicates(
     conn: &mut PgConnection,

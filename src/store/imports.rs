@@ -55,6 +55,14 @@ pub struct ImportStatus {
     pub purged_at: Option<OffsetDateTime>,
     /// The import was a dry run: its rows have the outcomes they would have; nothing changed.
     pub dry_run: bool,
+    /// The dry run whose rows this import applies (`POST /api/v1/imports/{id}/commit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub reviewed_in: Option<Uuid>,
+    /// A dry run's commit: the import that applies its rows, once committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub committed_as: Option<Uuid>,
     /// The completion callback's delivery, when `callbackUrl` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(json(nullable))]
@@ -65,7 +73,9 @@ pub struct ImportStatus {
 const STATUS_COLUMNS: &str = "id, source, status, total_rows, processed_rows, created, updated, skipped, failed,
     CASE WHEN total_rows = 0 THEN 1.0::float8 ELSE processed_rows::float8 / total_rows END AS progress,
     created_at, started_at, finished_at, options, error, purged_at,
-    coalesce((options->>'dryRun')::boolean, false) AS dry_run,
+    coalesce((options->>'dryRun')::boolean, false) AS dry_run, reviewed_in,
+    (SELECT r.id FROM imports r WHERE r.tenant_id = imports.tenant_id AND r.reviewed_in = imports.id)
+        AS committed_as,
     (SELECT json_build_object('url', c.url, 'state', c.state, 'attempts', c.attempts,
                               'lastError', c.last_error)
      FROM import_callbacks c WHERE c.import_id = imports.id) AS callback";
@@ -221,6 +231,101 @@ async fn first_with_key(
         body_hash,
         total_rows,
     }))
+}
+
+/// A dry run as a commit finds it.
+pub struct Reviewed {
+    pub status: ImportState,
+    pub options: ImportOptions,
+    pub purged: bool,
+    /// The import that applies it, when it was committed already.
+    pub committed_as: Option<Uuid>,
+    pub total_rows: i32,
+    /// The bytes of its stored rows.
+    pub bytes: i64,
+}
+
+/// The dry run `id` of the tenant, if there is such an import (and its options read back).
+pub async fn reviewed(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Reviewed>, sqlx::Error> {
+    type Row = (ImportState, serde_json::Value, bool, Option<Uuid>, i32, i64);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT status, options, purged_at IS NOT NULL,
+                (SELECT r.id FROM imports r WHERE r.tenant_id = i.tenant_id AND r.reviewed_in = i.id),
+                total_rows,
+                (SELECT coalesce(sum(octet_length(b.payload)), 0)::int8 FROM import_batches b
+                 WHERE b.tenant_id = i.tenant_id AND b.import_id = i.id)
+         FROM imports i WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(
+        |(status, options, purged, committed_as, total_rows, bytes)| {
+            let options =
+                serde_json::from_value(options).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            Ok(Reviewed {
+                status,
+                options,
+                purged,
+                committed_as,
+                total_rows,
+                bytes,
+            })
+        },
+    )
+    .transpose()
+}
+
+/// What committing a dry run did.
+pub enum Commit {
+    /// Stored: the new import and its batches, `pending`.
+    Stored { total_rows: i32 },
+    /// Another commit of the same dry run was first (or it is no finished dry run any more).
+    Refused,
+}
+
+/// Stores the import `id`, with `options`, as the commit of the finished dry run
+/// `reviewed_in`: its source, batches (the very payloads it reviewed), duplicate rows and
+/// header are the dry run's, copied in one transaction. Once only: the unique index on
+/// `reviewed_in` refuses a second.
+pub async fn commit_dry_run(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    options: &ImportOptions,
+    reviewed_in: Uuid,
+) -> Result<Commit, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, batch_count, columns, reviewed_in)
+         SELECT $1, d.tenant_id, d.source, 'queued', $4, d.total_rows, d.batch_count, d.columns, d.id
+         FROM imports d
+         WHERE d.tenant_id = $2 AND d.id = $3 AND d.purged_at IS NULL
+           AND d.status IN ('completed', 'completedWithErrors')
+           AND coalesce((d.options->>'dryRun')::boolean, false)
+         ON CONFLICT (tenant_id, reviewed_in) WHERE reviewed_in IS NOT NULL DO NOTHING
+         RETURNING total_rows",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(reviewed_in)
+    .bind(options_json(options)?)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(total_rows) = inserted else {
+        tx.rollback().await?;
+        return Ok(Commit::Refused);
+    };
+    prepare(&mut tx, tenant_id, id, options).await?;
+    batches::copy_all(&mut tx, tenant_id, reviewed_in, id).await?;
+    batches::notify_outbox(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Commit::Stored { total_rows })
 }
 
 /// Creates a CSV import whose file is about to arrive (no rows, no batches yet).
