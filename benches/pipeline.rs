@@ -285,6 +285,7 @@ impl Dataset {
             default_region: None,
             fields: &fields,
             today: time::OffsetDateTime::now_utc().date(),
+            date_format: Default::default(),
         };
         let mut seen = HashSet::new();
         let mut rows = Vec::new();

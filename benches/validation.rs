@@ -58,6 +58,7 @@ fn main() {
         default_region: DEFAULT_REGION,
         fields: &fields,
         today: time::macros::date!(2026 - 11 - 23),
+        date_format: Default::default(),
     };
     report_acceptance(&phones, &regions);
     report_contacts(&contacts, &rules);
