@@ -3,6 +3,7 @@
 //! JSON intake takes — so that one validator and one worker serve both. No I/O here.
 
 use super::FieldError;
+use super::known_headers;
 use super::options::{import_options, take_bool, take_str};
 use crate::import::ImportOptions;
 use crate::validate::{FieldKind, Identifier};
@@ -10,7 +11,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// Contact fields a column can map to, by API name.
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 15] = [
     "externalId",
     "phone",
     "email",
@@ -25,6 +26,7 @@ pub const FIELDS: [&str; 14] = [
     "city",
     "state",
     "zip",
+    "tags",
 ];
 
 /// Other names a column may carry for a field.
@@ -211,10 +213,55 @@ fn pointer_escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// Where an automatically mapped column ranks among the columns of its field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Rank {
+    /// The field's own name, an alias, or an explicit mapping: before every known column.
+    Named,
+    /// A known export's column: its place in `known_headers::RANKED`.
+    Known(usize),
+    /// An address column: its block in `known_headers::ADDRESS_BLOCKS`, and its place there.
+    Address(usize, usize),
+}
+
+/// The field a column's header names automatically, and its rank.
+fn automatic(header: &str) -> Option<(&'static str, Rank)> {
+    let n = normalise(header);
+    for (block, columns) in known_headers::ADDRESS_BLOCKS.iter().enumerate() {
+        if let Some(at) = columns.iter().position(|(_, c)| normalise(c) == n) {
+            return Some((columns[at].0, Rank::Address(block, at)));
+        }
+    }
+    if let Some(at) = known_headers::RANKED
+        .iter()
+        .position(|(_, c)| normalise(c) == n)
+    {
+        let field = known_headers::RANKED[at].0;
+        return FIELDS
+            .into_iter()
+            .find(|f| *f == field)
+            .map(|f| (f, Rank::Known(at)));
+    }
+    field_named(header).map(|field| {
+        let rank = match known_headers::ADDRESS_FIELDS.contains(&field) {
+            true => Rank::Address(0, 0),
+            false => Rank::Named,
+        };
+        (field, rank)
+    })
+}
+
 /// How the columns of a file map to contact fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnMap {
+    /// Where each column goes.
     pub targets: Vec<Option<Target>>,
+    /// Each target but the address fields of known blocks, with its columns best first: a row
+    /// takes the first cell it has a value in.
+    feeds: Vec<(Target, Vec<usize>)>,
+    /// Address blocks, best first, each with its `(field, column)`s best first: a row's
+    /// address fields all come from the first block it has a value in.
+    blocks: Vec<Vec<(&'static str, usize)>>,
 }
 
 /// Resolves the mapping against the header: explicit (`mapping`) or automatic. 422 items for
@@ -228,6 +275,7 @@ pub fn resolve_columns(
 ) -> Result<ColumnMap, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut targets: Vec<Option<Target>> = vec![None; header.len()];
+    let mut ranks: Vec<Rank> = vec![Rank::Named; header.len()];
     match mapping {
         Some(mapping) => {
             for (column, target) in mapping {
@@ -269,19 +317,25 @@ pub fn resolve_columns(
         None => {
             for (index, column) in header.iter().enumerate() {
                 let n = normalise(column);
-                targets[index] = field_named(column).map(Target::Field).or_else(|| {
-                    fields
+                targets[index] = automatic(column).map(|(field, rank)| {
+                    ranks[index] = rank;
+                    Target::Field(field)
+                });
+                if targets[index].is_none() {
+                    targets[index] = fields
                         .keys()
                         .find(|name| normalise(name) == n)
-                        .map(|name| Target::Attribute(name.clone()))
-                });
+                        .map(|name| Target::Attribute(name.clone()));
+                }
             }
         }
     }
-    let mut seen: HashMap<&Target, usize> = HashMap::new();
+    // Columns of one target at one rank are ambiguous; at different ranks, the better one
+    // is taken first.
+    let mut seen: HashMap<(&Target, Rank), usize> = HashMap::new();
     for (index, target) in targets.iter().enumerate() {
         let Some(target) = target else { continue };
-        if let Some(first) = seen.insert(target, index) {
+        if let Some(first) = seen.insert((target, ranks[index]), index) {
             errors.push(FieldError::new(
                 format!("/mapping/{}", pointer_escape(&header[index])),
                 "duplicate_mapping",
@@ -302,35 +356,89 @@ pub fn resolve_columns(
         ));
     }
     if errors.is_empty() {
-        Ok(ColumnMap { targets })
+        Ok(ColumnMap::new(targets, &ranks))
     } else {
         Err(errors)
     }
 }
 
 impl ColumnMap {
+    fn new(targets: Vec<Option<Target>>, ranks: &[Rank]) -> Self {
+        let mut order: Vec<usize> = (0..targets.len())
+            .filter(|&i| targets[i].is_some())
+            .collect();
+        order.sort_by_key(|&i| (ranks[i], i));
+        let mut feeds: Vec<(Target, Vec<usize>)> = Vec::new();
+        let mut blocks: Vec<(usize, Vec<(&'static str, usize)>)> = Vec::new();
+        for index in order {
+            let Some(target) = &targets[index] else {
+                continue;
+            };
+            match (target, ranks[index]) {
+                (Target::Field(field), Rank::Address(block, _)) => {
+                    match blocks.iter_mut().find(|(b, _)| *b == block) {
+                        Some((_, columns)) => columns.push((field, index)),
+                        None => blocks.push((block, vec![(field, index)])),
+                    }
+                }
+                _ => match feeds.iter_mut().find(|(t, _)| t == target) {
+                    Some((_, columns)) => columns.push(index),
+                    None => feeds.push((target.clone(), vec![index])),
+                },
+            }
+        }
+        Self {
+            targets,
+            feeds,
+            blocks: blocks.into_iter().map(|(_, columns)| columns).collect(),
+        }
+    }
+
     /// Turns one record's cells into a flat contact. An empty cell leaves its field as it is
-    /// (absent), or clears it with `emptyCellsClear`.
+    /// (absent), or clears it with `emptyCellsClear`. A `tags` cell is a list, split on `,`
+    /// and `;` (Mailchimp quotes each tag: `"VIP","Blog"`).
     pub fn contact(&self, cells: &[&str], empty_cells_clear: bool) -> Value {
+        let cell = |index: usize| {
+            cells
+                .get(index)
+                .map(|c| c.trim())
+                .filter(|c| !c.is_empty())
+                .map(|_| cells[index])
+        };
         let mut contact = Map::new();
         let mut attributes = Map::new();
-        for (target, cell) in self.targets.iter().zip(cells) {
-            let Some(target) = target else { continue };
-            let value = if cell.trim().is_empty() {
-                if !empty_cells_clear {
-                    continue;
-                }
-                Value::Null
-            } else {
-                Value::String((*cell).to_owned())
+        let mut put = |target: &Target, value: Option<&str>| {
+            let value = match value {
+                Some(text) if *target == Target::Field("tags") => tag_list(text),
+                Some(text) => Value::String(text.to_owned()),
+                None if empty_cells_clear => Value::Null,
+                None => return,
             };
             match target {
-                Target::Field(f) => {
-                    contact.insert((*f).to_owned(), value);
+                Target::Field(f) => contact.insert((*f).to_owned(), value),
+                Target::Attribute(a) => attributes.insert(a.clone(), value),
+            };
+        };
+        for (target, columns) in &self.feeds {
+            put(target, columns.iter().find_map(|&i| cell(i)));
+        }
+        if !self.blocks.is_empty() {
+            let chosen = self
+                .blocks
+                .iter()
+                .find(|block| block.iter().any(|&(_, i)| cell(i).is_some()));
+            for field in known_headers::ADDRESS_FIELDS {
+                let fed = self.blocks.iter().flatten().any(|(f, _)| *f == field);
+                if !fed {
+                    continue;
                 }
-                Target::Attribute(a) => {
-                    attributes.insert(a.clone(), value);
-                }
+                let value = chosen.and_then(|block| {
+                    block
+                        .iter()
+                        .filter(|(f, _)| *f == field)
+                        .find_map(|&(_, i)| cell(i))
+                });
+                put(&Target::Field(field), value);
             }
         }
         if !attributes.is_empty() {
@@ -338,6 +446,18 @@ impl ColumnMap {
         }
         Value::Object(contact)
     }
+}
+
+/// A cell of tags as a list: split on `,` and `;`, each trimmed and unquoted, empty ones left
+/// out.
+fn tag_list(cell: &str) -> Value {
+    Value::Array(
+        cell.split([',', ';'])
+            .map(|t| t.trim().trim_matches('"').trim())
+            .filter(|t| !t.is_empty())
+            .map(|t| Value::String(t.to_owned()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -484,6 +604,121 @@ mod tests {
         assert_eq!(
             map.contact(&["+212612345678"], false),
             json!({"phone": "+212612345678"})
+        );
+    }
+
+    #[test]
+    fn known_exports_map_without_a_mapping_and_each_row_takes_its_best_column() {
+        // Outlook: a row with no mobile number takes its home phone; the home address block
+        // wins when the row has one, else the business block — whole, never mixed.
+        let h = header(&[
+            "First Name",
+            "Last Name",
+            "Title",
+            "Job Title",
+            "E-mail Address",
+            "Mobile Phone",
+            "Home Phone",
+            "Business Phone",
+            "Home Street",
+            "Home City",
+            "Business Street",
+            "Business City",
+            "Business Postal Code",
+            "Categories",
+        ]);
+        let map = resolve_columns(&h, None, &fields(), Identifier::Phone).unwrap();
+        let row = |cells: &[&str]| map.contact(cells, false);
+        let both = row(&[
+            "Ana",
+            "Silva",
+            "Dr.",
+            "Nurse",
+            "ana@example.com",
+            "",
+            "+212522000001",
+            "+212522000002",
+            "",
+            "Rabat",
+            "1 Main St",
+            "Casablanca",
+            "20000",
+            "VIP;Friends",
+        ]);
+        assert_eq!(
+            both,
+            json!({"firstName": "Ana", "lastName": "Silva", "occupation": "Nurse",
+                   "email": "ana@example.com", "phone": "+212522000001",
+                   "city": "Rabat", "tags": ["VIP", "Friends"]})
+        );
+        let business = row(&[
+            "Ben",
+            "",
+            "",
+            "",
+            "",
+            "+212612000003",
+            "",
+            "",
+            "",
+            "",
+            "1 Main St",
+            "Casablanca",
+            "20000",
+            "",
+        ]);
+        assert_eq!(
+            business,
+            json!({"firstName": "Ben", "phone": "+212612000003", "address": "1 Main St",
+                   "city": "Casablanca", "zip": "20000"})
+        );
+        assert_eq!(map.contact(&["Cy"; 1], true)["address"], Value::Null);
+
+        // Mailchimp: quoted tags; Google: numbered columns; HubSpot: State/Region.
+        let h = header(&["Email Address", "First Name", "TAGS", "Birthday"]);
+        let map = resolve_columns(&h, None, &fields(), Identifier::Email).unwrap();
+        assert_eq!(
+            map.contact(&["a@example.com", "A", "\"VIP\",\"Blog\"", "07/21"], false),
+            json!({"email": "a@example.com", "firstName": "A", "tags": ["VIP", "Blog"], "birthday": "07/21"})
+        );
+        let h = header(&[
+            "Name",
+            "Given Name",
+            "Phone 1 - Value",
+            "Phone 2 - Value",
+            "E-mail 1 - Value",
+        ]);
+        let map = resolve_columns(&h, None, &fields(), Identifier::Phone).unwrap();
+        assert_eq!(
+            map.contact(
+                &["Ana Silva", "Ana", "", "+212612000004", "ana@example.com"],
+                false
+            ),
+            json!({"fullName": "Ana Silva", "firstName": "Ana", "phone": "+212612000004", "email": "ana@example.com"})
+        );
+        let h = header(&[
+            "Record ID",
+            "Phone Number",
+            "Street Address",
+            "City",
+            "State/Region",
+            "Postal Code",
+        ]);
+        let map = resolve_columns(&h, None, &fields(), Identifier::ExternalId).unwrap();
+        assert_eq!(
+            map.contact(
+                &[
+                    "901",
+                    "+212612000005",
+                    "2 Rue X",
+                    "Fès",
+                    "Fès-Meknès",
+                    "30000"
+                ],
+                false
+            ),
+            json!({"externalId": "901", "phone": "+212612000005", "address": "2 Rue X",
+                   "city": "Fès", "state": "Fès-Meknès", "zip": "30000"})
         );
     }
 

@@ -14,6 +14,7 @@ mod encoding;
 mod error;
 pub mod gzip;
 mod json;
+mod known_headers;
 mod options;
 pub(crate) mod records;
 pub mod upload;

@@ -164,6 +164,7 @@ impl FieldKind {
                     .map_err(|m| RowIssue::new(field, ErrorCode::InvalidDate, m))?
                 {
                     ParsedDate::Day(date) => Value::String(iso(date)),
+                    ParsedDate::Zero => return Ok(Patch::Absent),
                     ParsedDate::NoYear => {
                         warnings.push(partial_date(field, s));
                         return Ok(Patch::Absent);

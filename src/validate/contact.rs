@@ -140,6 +140,7 @@ fn read_birthday(
         Text::Absent => Patch::Absent,
         Text::Null | Text::Blank => Patch::Clear,
         Text::Value(s) => match parse_date(&s, rules.date_format).map_err(invalid)? {
+            ParsedDate::Zero => Patch::Absent,
             ParsedDate::NoYear => {
                 warnings.push(partial_date("birthday", &s));
                 Patch::Absent

@@ -98,10 +98,15 @@ pub enum ParsedDate {
     Day(Date),
     /// A day and month without a year: `--05-17`, `--0517`, or `05/17` / `17.05`.
     NoYear,
+    /// No date, written as zeros: Outlook's `0/0/00`, a database's `0000-00-00`.
+    Zero,
 }
 
 /// Reads a date written as `YYYY-MM-DD` or in `format`; `Err` is a human message.
 pub(super) fn parse_date(s: &str, format: DateFormat) -> Result<ParsedDate, String> {
+    if s.contains('0') && s.bytes().all(|b| matches!(b, b'0' | b'/' | b'.' | b'-')) {
+        return Ok(ParsedDate::Zero);
+    }
     if let Some(rest) = s.strip_prefix("--") {
         return no_year(s, rest, None, false);
     }
@@ -259,6 +264,8 @@ mod tests {
             ("--02-30", Iso, Err("not a day and month")),
             ("--", Iso, Err("not a day and month")),
             ("31/31", Iso, Err("YYYY-MM-DD")),
+            ("0/0/00", DayMonthYear, Ok(ParsedDate::Zero)),
+            ("0000-00-00", Iso, Ok(ParsedDate::Zero)),
         ];
         for (input, format, expected) in cases {
             match (parse_date(input, format), expected) {
