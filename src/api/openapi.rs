@@ -76,7 +76,7 @@ fn add(operation: &mut Operation, status: &str, response: impl FnOnce() -> Respo
 /// What an answer leads to: (operation, its status, the JSON pointer of an id in its body, the
 /// operations that take that id as `{id}`). Clients (and schemathesis's stateful phase)
 /// follow these from a new import to its status, rows and files.
-const LINKS: [(&str, &str, &str, &[&str]); 4] = [
+const LINKS: [(&str, &str, &str, &[&str]); 5] = [
     (
         "importContacts",
         "202",
@@ -84,6 +84,7 @@ const LINKS: [(&str, &str, &str, &[&str]); 4] = [
         &IMPORT_OPERATIONS,
     ),
     ("importCsv", "202", "/asyncSessionId", &IMPORT_OPERATIONS),
+    ("commitDryRun", "202", "/asyncSessionId", &IMPORT_OPERATIONS),
     (
         "listImports",
         "200",
@@ -98,10 +99,11 @@ const LINKS: [(&str, &str, &str, &[&str]); 4] = [
     ),
 ];
 
-const IMPORT_OPERATIONS: [&str; 5] = [
+const IMPORT_OPERATIONS: [&str; 6] = [
     "getImport",
     "listImportRows",
     "cancelImport",
+    "commitDryRun",
     "getImportResultsCsv",
     "getImportErrorsCsv",
 ];
@@ -227,6 +229,6 @@ mod tests {
             }
         }
         // Every route of `router()` (docs/api.md lists them) is in the document.
-        assert_eq!(operations, 22, "{:?}", doc.paths.paths.keys());
+        assert_eq!(operations, 23, "{:?}", doc.paths.paths.keys());
     }
 }

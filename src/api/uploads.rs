@@ -8,8 +8,8 @@ use super::{ApiQuery, AppState};
 use crate::intake::csv::{options_from_query, parse_options};
 use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::upload::{FileSpec, store_csv};
-use crate::intake::xlsx;
 use crate::intake::{Accepted, IntakeError};
+use crate::intake::{vcard, xlsx};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
 use axum::Json;
@@ -102,6 +102,7 @@ async fn receive(
             .map(str::to_owned);
         let mut spec = spec(&state, &tenant, &options).await?;
         spec.gzip = encoding == BodyEncoding::Gzip;
+        spec.vcard = vcard::is_vcard(content_type.as_deref(), None);
         let body = request.into_body().into_data_stream();
         if xlsx::is_xlsx(content_type.as_deref(), None) {
             slot.workbook()?;
@@ -136,7 +137,8 @@ async fn receive(
                 }
             }
             Some("file") => {
-                let spec = spec(&state, &tenant, &options).await?;
+                let mut spec = spec(&state, &tenant, &options).await?;
+                spec.vcard = vcard::is_vcard(field.content_type(), field.file_name());
                 if xlsx::is_xlsx(field.content_type(), field.file_name()) {
                     slot.workbook()?;
                     return upload_xlsx(&state, &tenant, spec, field).await;
@@ -239,6 +241,7 @@ async fn spec(
         fields: fields::kinds(&state.pool, tenant.id).await?,
         batch_size: state.settings.batch_size as usize,
         gzip: false,
+        vcard: false,
         max_bytes: state.settings.max_upload_bytes,
     })
 }

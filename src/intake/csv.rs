@@ -328,6 +328,16 @@ pub fn resolve_columns(
                         .map(|name| Target::Attribute(name.clone()));
                 }
             }
+            let has = |name: &str| header.iter().any(|h| normalise(h) == normalise(name));
+            for (column, unless) in known_headers::SHADOWED {
+                if has(unless) {
+                    for (index, h) in header.iter().enumerate() {
+                        if normalise(h) == normalise(column) {
+                            targets[index] = None;
+                        }
+                    }
+                }
+            }
         }
     }
     // Columns of one target at one rank are ambiguous; at different ranks, the better one
@@ -410,6 +420,10 @@ impl ColumnMap {
         let mut put = |target: &Target, value: Option<&str>| {
             let value = match value {
                 Some(text) if *target == Target::Field("tags") => tag_list(text),
+                Some(text) if matches!(target, Target::Field("phone" | "email")) => {
+                    let first = text.split(known_headers::GOOGLE_SEPARATOR).next();
+                    Value::String(first.unwrap_or(text).to_owned())
+                }
                 Some(text) => Value::String(text.to_owned()),
                 None if empty_cells_clear => Value::Null,
                 None => return,
@@ -673,6 +687,34 @@ mod tests {
                    "city": "Casablanca", "zip": "20000"})
         );
         assert_eq!(map.contact(&["Cy"; 1], true)["address"], Value::Null);
+        let mr = row(&[
+            "Cy",
+            "",
+            "Mr.",
+            "",
+            "",
+            "+212612000006",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]);
+        assert_eq!(
+            mr.get("occupation"),
+            None,
+            "Outlook's Title is not a job: {mr}"
+        );
+        // Salesforce's Title is the job: its files have no Job Title.
+        let h = header(&["Contact ID", "Title", "Mobile", "Phone"]);
+        let map = resolve_columns(&h, None, &fields(), Identifier::Phone).unwrap();
+        assert_eq!(
+            map.contact(&["003A", "CTO", "", "+212522000007"], false),
+            json!({"externalId": "003A", "occupation": "CTO", "phone": "+212522000007"})
+        );
 
         // Mailchimp: quoted tags; Google: numbered columns; HubSpot: State/Region.
         let h = header(&["Email Address", "First Name", "TAGS", "Birthday"]);

@@ -118,5 +118,12 @@ pub const ADDRESS_BLOCKS: &[&[(&str, &str)]] = &[
     &[("address", "Address 1 - Formatted")],
 ];
 
+/// `(column, unless)`: the column maps only in a file without the other. Outlook's `Title` is
+/// Mr./Dr. (its job is `Job Title`); Salesforce's `Title` is the job.
+pub const SHADOWED: &[(&str, &str)] = &[("Title", "Job Title")];
+
+/// Google writes several values of one kind in one cell, joined by this: the first is kept.
+pub const GOOGLE_SEPARATOR: &str = " ::: ";
+
 /// The address fields, which come in blocks.
 pub const ADDRESS_FIELDS: [&str; 4] = ["address", "city", "state", "zip"];

@@ -19,8 +19,6 @@ mod known_headers;
 mod options;
 pub(crate) mod records;
 pub mod upload;
-// Not yet read by `upload`: until it is, its items are unused outside its tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod vcard;
 pub mod xlsx;
 

@@ -9,6 +9,7 @@ use super::csv::{ColumnMap, CsvOptions, resolve_columns, sniff_delimiter};
 use super::encoding;
 use super::gzip::Limited;
 use super::records::{MAX_RECORD_BYTES, OVERLONG_RECORD, RecordLimit};
+use super::vcard;
 use super::{Accepted, FieldError, IntakeError};
 use crate::store::Source;
 use crate::store::batches::{self, HeldBatch};
@@ -53,6 +54,8 @@ pub struct FileSpec {
     pub batch_size: usize,
     /// The body is gzip-compressed (`Content-Encoding: gzip`).
     pub gzip: bool,
+    /// The file is a vCard address book, not CSV.
+    pub vcard: bool,
     /// The most bytes the file may have as read (decompressed).
     pub max_bytes: u64,
 }
@@ -166,6 +169,22 @@ fn first_line(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// Where a file's records come from: CSV, or the cards of a vCard file.
+enum Records<R: BufRead> {
+    Csv(csv::Reader<RecordLimit<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>>),
+    Vcard(vcard::Cards<R>),
+}
+
+impl<R: BufRead> Records<R> {
+    /// The next record; `Err` is why the file cannot be read on.
+    fn read(&mut self, record: &mut csv::ByteRecord) -> Result<bool, String> {
+        match self {
+            Records::Csv(csv) => csv.read_byte_record(record).map_err(|e| e.to_string()),
+            Records::Vcard(cards) => cards.read_record(record).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender<Event>) {
     let exceeded = Arc::new(AtomicBool::new(false));
     let broken = |e: &dyn std::fmt::Display| {
@@ -186,75 +205,27 @@ fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender
     let reader = BufReader::with_capacity(256 * 1024, reader);
     // As UTF-8: the declared or detected encoding, transcoded unless it is UTF-8 already.
     let reader = encoding::as_utf8(reader, spec.options.encoding);
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
-    let line = match first_line(&mut reader) {
-        Ok(line) => line,
-        Err(e) => {
-            send(broken(&e));
-            return;
-        }
-    };
-    let delimiter = sniff_delimiter(&line);
-    let records = RecordLimit::new(
-        std::io::Cursor::new(line).chain(reader),
-        delimiter,
-        MAX_RECORD_BYTES,
-    );
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(records);
+    let reader = BufReader::with_capacity(256 * 1024, reader);
     let mut record = csv::ByteRecord::new();
-    let header = match csv.read_byte_record(&mut record) {
-        Ok(true) => record
-            .iter()
-            .map(|c| String::from_utf8(c.to_vec()).map(|s| s.trim().to_owned()))
-            .collect::<Result<Vec<_>, _>>(),
-        Ok(false) => {
+    let opened = if spec.vcard {
+        open_vcard(reader, &mut record)
+    } else {
+        open_csv(reader, &mut record)
+    };
+    let (header, mut records, mut pending) = match opened {
+        Ok(Some(opened)) => opened,
+        Ok(None) => {
             send(Event::Done(0));
             return;
         }
-        Err(e) => {
+        Err(Opened::Refused(problem)) => {
+            send(Event::Header(Err(problem)));
+            return;
+        }
+        Err(Opened::Broken(e)) => {
             send(broken(&e));
             return;
         }
-    };
-    if is_overlong(&record) {
-        send(Event::Header(Err(IntakeError::invalid(
-            "the header row is too long; nothing was stored",
-            vec![FieldError::new(
-                "/file",
-                "header_too_long",
-                format!("the header row is longer than {MAX_RECORD_BYTES} bytes"),
-            )],
-        ))));
-        return;
-    }
-    if record.len() > MAX_COLUMNS {
-        send(Event::Header(Err(IntakeError::invalid(
-            "the file has too many columns; nothing was stored",
-            vec![FieldError::new(
-                "/file",
-                "too_many_columns",
-                format!(
-                    "the header has {} columns; a file may have at most {MAX_COLUMNS}",
-                    record.len()
-                ),
-            )],
-        ))));
-        return;
-    }
-    let Ok(header) = header else {
-        send(Event::Header(Err(IntakeError::invalid(
-            "the header row is not valid UTF-8",
-            vec![FieldError::new(
-                "/file",
-                "invalid_encoding",
-                "the file reads as UTF-8 but its header is not: name its encoding with the encoding option (windows-1252, iso-8859-1, utf-16le, …), or save it as UTF-8",
-            )],
-        ))));
-        return;
     };
     let map = match resolve_columns(
         &header,
@@ -264,8 +235,9 @@ fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender
     ) {
         Ok(map) => map,
         Err(errors) => {
+            let what = if spec.vcard { "cards" } else { "columns" };
             send(Event::Header(Err(IntakeError::invalid(
-                "the file's columns cannot be mapped to contact fields; nothing was stored",
+                format!("the file's {what} cannot be mapped to contact fields; nothing was stored"),
                 errors,
             ))));
             return;
@@ -277,14 +249,17 @@ fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender
     let mut batch = BatchBuilder::new(spec.batch_size);
     let mut rows = 0i32;
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                send(broken(&e));
-                return;
+        if !pending {
+            match records.read(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    send(broken(&e));
+                    return;
+                }
             }
         }
+        pending = false;
         if is_blank(&record) {
             continue;
         }
@@ -299,6 +274,96 @@ fn read_file(reader: impl Read + 'static, spec: &FileSpec, events: &mpsc::Sender
         return;
     }
     send(Event::Done(rows));
+}
+
+/// Why a file could not be opened.
+enum Opened {
+    /// Its start is not acceptable (422).
+    Refused(IntakeError),
+    /// The body could not be read.
+    Broken(String),
+}
+
+/// A file's header, its records, and whether `record` already holds the first one.
+type Open<R> = Option<(Vec<String>, Records<R>, bool)>;
+
+/// A CSV file: its delimiter sniffed from the header line, and the header read and checked.
+fn open_csv<R: BufRead>(mut reader: R, record: &mut csv::ByteRecord) -> Result<Open<R>, Opened> {
+    let line = first_line(&mut reader).map_err(|e| Opened::Broken(e.to_string()))?;
+    let delimiter = sniff_delimiter(&line);
+    let records = RecordLimit::new(
+        std::io::Cursor::new(line).chain(reader),
+        delimiter,
+        MAX_RECORD_BYTES,
+    );
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(records);
+    let header = match csv.read_byte_record(record) {
+        Ok(true) => record
+            .iter()
+            .map(|c| String::from_utf8(c.to_vec()).map(|s| s.trim().to_owned()))
+            .collect::<Result<Vec<_>, _>>(),
+        Ok(false) => return Ok(None),
+        Err(e) => return Err(Opened::Broken(e.to_string())),
+    };
+    let refused = |detail: &str, code: &str, message: String| {
+        Opened::Refused(IntakeError::invalid(
+            detail,
+            vec![FieldError::new("/file", code, message)],
+        ))
+    };
+    if is_overlong(record) {
+        return Err(refused(
+            "the header row is too long; nothing was stored",
+            "header_too_long",
+            format!("the header row is longer than {MAX_RECORD_BYTES} bytes"),
+        ));
+    }
+    if record.len() > MAX_COLUMNS {
+        return Err(refused(
+            "the file has too many columns; nothing was stored",
+            "too_many_columns",
+            format!(
+                "the header has {} columns; a file may have at most {MAX_COLUMNS}",
+                record.len()
+            ),
+        ));
+    }
+    let Ok(header) = header else {
+        return Err(refused(
+            "the header row is not valid UTF-8",
+            "invalid_encoding",
+            "the file reads as UTF-8 but its header is not: name its encoding with the encoding option (windows-1252, iso-8859-1, utf-16le, …), or save it as UTF-8".into(),
+        ));
+    };
+    Ok(Some((header, Records::Csv(csv), false)))
+}
+
+/// A vCard file: its columns are `vcard::COLUMNS`; the first card is read, so that a file
+/// that is not vCard at all, or holds no card, is refused before anything is stored.
+fn open_vcard<R: BufRead>(reader: R, record: &mut csv::ByteRecord) -> Result<Open<R>, Opened> {
+    let mut cards = vcard::Cards::new(reader, MAX_RECORD_BYTES);
+    let refused = |message: String| {
+        Opened::Refused(IntakeError::invalid(
+            "the file cannot be read as vCard; nothing was stored",
+            vec![FieldError::new("/file", "invalid_file", message)],
+        ))
+    };
+    match cards.read_record(record) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(refused(
+                "the file holds no card (BEGIN:VCARD … END:VCARD)".into(),
+            ));
+        }
+        Err(vcard::CardsError::NotVcard(message)) => return Err(refused(message)),
+        Err(vcard::CardsError::Read(e)) => return Err(Opened::Broken(e.to_string())),
+    }
+    let header = vcard::COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    Ok(Some((header, Records::Vcard(cards), true)))
 }
 
 /// A line with nothing but white space (a blank trailing line, say) is not a row.

@@ -118,6 +118,8 @@ fn read_gender(value: Option<&Value>) -> Result<Patch<Gender>, RowIssue> {
     Ok(match read(value, "gender", Numbers::Refused)? {
         Text::Absent => Patch::Absent,
         Text::Null | Text::Blank => Patch::Clear,
+        // Outlook writes `Unspecified` for a contact whose gender was not given.
+        Text::Value(s) if s.eq_ignore_ascii_case("unspecified") => Patch::Absent,
         Text::Value(s) => match Gender::parse(&s) {
             Some(gender) => Patch::Set(gender),
             None => {
