@@ -37,6 +37,25 @@ pub struct Plan {
     pub results: PathBuf,
     pub kind: ResultsKind,
     pub poll: Duration,
+    /// The body's media type, by the file's extension: vCard, a workbook, else CSV.
+    pub content_type: &'static str,
+}
+
+/// The media type of an `.xlsx` workbook.
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// The media type of a file to upload, by its extension (any case): `.vcf`/`.vcard` is vCard,
+/// `.xlsx` a workbook, anything else CSV.
+pub fn content_type(file: &std::path::Path) -> &'static str {
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("vcf" | "vcard") => "text/vcard",
+        Some("xlsx") => XLSX,
+        _ => "text/csv",
+    }
 }
 
 impl Plan {
@@ -64,6 +83,7 @@ impl Plan {
             results,
             kind,
             poll: Duration::from_millis(args.poll_ms),
+            content_type: content_type(&args.file),
             file: args.file,
         })
     }
@@ -136,6 +156,7 @@ pub fn query_pairs(args: &ImportArgs, mapping: Option<String>) -> Vec<(&'static 
         args.empty_cells_clear.then(|| "true".to_owned()),
     );
     push("encoding", args.encoding.clone());
+    push("dateFormat", args.date_format.clone());
     pairs
 }
 
@@ -274,6 +295,10 @@ mod tests {
             (&["--empty-cells-clear"], "emptyCellsClear=true"),
             (&["--encoding", "windows-1252"], "encoding=windows-1252"),
             (
+                &["--date-format", "DD/MM/YYYY"],
+                "dateFormat=DD%2FMM%2FYYYY",
+            ),
+            (
                 &[
                     "--identifier",
                     "email",
@@ -286,6 +311,20 @@ mod tests {
         ];
         for (flags, expected) in cases {
             assert_eq!(query(flags), *expected, "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn the_media_type_follows_the_extension() {
+        for (file, expected) in [
+            ("contacts.csv", "text/csv"),
+            ("contacts.CSV", "text/csv"),
+            ("contacts", "text/csv"),
+            ("phone.vcf", "text/vcard"),
+            ("phone.VCard", "text/vcard"),
+            ("book.xlsx", XLSX),
+        ] {
+            assert_eq!(content_type(std::path::Path::new(file)), expected, "{file}");
         }
     }
 

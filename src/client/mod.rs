@@ -33,7 +33,8 @@ const OUTAGE_LIMIT: Duration = Duration::from_secs(120);
 /// Arguments of `contact-import import`.
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// The CSV file to import (UTF-8, `,` or `;` delimited, a header row).
+    /// The file to import: CSV (`,` or `;` delimited, a header row; any encoding), a vCard
+    /// address book (`.vcf`) or an `.xlsx` workbook (its first sheet).
     pub file: PathBuf,
     /// Base URL of the service. Plain http only: this build has no TLS (reach an https service
     /// through a TLS-terminating proxy on this host).
@@ -82,6 +83,10 @@ pub struct ImportArgs {
     /// by default the service detects it.
     #[arg(long, value_name = "LABEL")]
     pub encoding: Option<String>,
+    /// How the file writes birthdays and date fields (service default: YYYY-MM-DD, which is
+    /// always read too).
+    #[arg(long, value_name = "FORMAT", value_parser = ["YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY"])]
+    pub date_format: Option<String>,
     /// Sent as `Idempotency-Key`: running again with the same key never imports twice.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
@@ -158,7 +163,12 @@ async fn upload(
     let len = file.size();
     let meter = Arc::new(UploadMeter::new(style, len));
     let body = file.into_body(meter.clone());
-    let sending = service.upload(plan.upload_url(), body, plan.idempotency_key.as_deref());
+    let sending = service.upload(
+        plan.upload_url(),
+        plan.content_type,
+        body,
+        plan.idempotency_key.as_deref(),
+    );
     let answered = tokio::select! {
         answered = sending => Some(answered),
         () = ctrl_c() => None,

@@ -139,10 +139,11 @@ impl Service {
         }
     }
 
-    /// `POST /api/v1/imports?…` with the CSV as a raw `text/csv` body of `len` bytes.
+    /// `POST /api/v1/imports?…` with the file as a raw body of `content_type`, gzip-compressed.
     pub async fn upload(
         &self,
         url: Url,
+        content_type: &str,
         body: reqwest::Body,
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, ServiceError> {
@@ -150,7 +151,7 @@ impl Service {
         let mut request = self
             .http
             .post(url)
-            .header(header::CONTENT_TYPE, "text/csv")
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::CONTENT_ENCODING, "gzip")
             .body(body);
         if let Some(key) = idempotency_key {
