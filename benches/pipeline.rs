@@ -1132,6 +1132,8 @@ async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<(
         .bind(100i64)
         .bind(None::<String>)
         .bind(search)
+        .bind(None::<String>)
+        .bind(None::<String>)
         .fetch_all(&pool)
         .await?;
         println!("\nplan, {label}:\n{}", plan.join("\n"));

@@ -64,6 +64,9 @@ pub struct ImportOptions {
     /// POSTed the final status (`callback`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// A row may opt a channel a contact opted out of back in (`allowResubscribe`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_resubscribe: bool,
     /// How the rows write dates (`dateFormat`); ISO is always taken too.
     #[serde(default, skip_serializing_if = "is_iso")]
     pub date_format: DateFormat,
@@ -90,6 +93,7 @@ impl Default for ImportOptions {
             event_key_for_new_contacts: None,
             callback_url: None,
             date_format: DateFormat::Iso,
+            allow_resubscribe: false,
         }
     }
 }

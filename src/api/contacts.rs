@@ -7,6 +7,7 @@ use crate::intake::{self, Accepted, Idempotency};
 use crate::store::contacts::{self, ContactView, Filter, SortKey};
 use crate::store::fields;
 use crate::store::tenants::Tenant;
+use crate::validate::consent::{Channel, ConsentStatus};
 use crate::validate::{self, Identifier};
 use axum::Json;
 use axum::body::Bytes;
@@ -145,6 +146,22 @@ pub struct ListQuery {
     /// Also list soft-deleted contacts.
     #[serde(default)]
     include_deleted: bool,
+    /// Only contacts whose email consent is this: optedIn, optedOut or unset.
+    #[serde(rename = "consent.email")]
+    #[param(rename = "consent.email", pattern = "^(optedIn|optedOut|unset)$")]
+    consent_email: Option<String>,
+    /// The same for sms.
+    #[serde(rename = "consent.sms")]
+    #[param(rename = "consent.sms", pattern = "^(optedIn|optedOut|unset)$")]
+    consent_sms: Option<String>,
+    /// The same for whatsapp.
+    #[serde(rename = "consent.whatsapp")]
+    #[param(rename = "consent.whatsapp", pattern = "^(optedIn|optedOut|unset)$")]
+    consent_whatsapp: Option<String>,
+    /// The same for call.
+    #[serde(rename = "consent.call")]
+    #[param(rename = "consent.call", pattern = "^(optedIn|optedOut|unset)$")]
+    consent_call: Option<String>,
     /// 1-based page number.
     #[param(minimum = 1, maximum = 10_000_000)]
     page: Option<i64>,
@@ -246,6 +263,37 @@ pub async fn list(
             "search is at most 100 characters",
         ));
     }
+    let mut consent = None;
+    for (channel, value) in [
+        (Channel::Email, &q.consent_email),
+        (Channel::Sms, &q.consent_sms),
+        (Channel::Whatsapp, &q.consent_whatsapp),
+        (Channel::Call, &q.consent_call),
+    ] {
+        let Some(value) = value.as_deref() else {
+            continue;
+        };
+        let status = match value {
+            "optedIn" => Some(ConsentStatus::OptedIn),
+            "optedOut" => Some(ConsentStatus::OptedOut),
+            "unset" => None,
+            _ => {
+                errors.push(FieldError::new(
+                    format!("consent.{}", channel.as_str()),
+                    "invalid_value",
+                    "a consent filter is optedIn, optedOut or unset",
+                ));
+                continue;
+            }
+        };
+        if consent.replace((channel, status)).is_some() {
+            errors.push(FieldError::new(
+                format!("consent.{}", channel.as_str()),
+                "invalid_value",
+                "filter on one channel's consent at a time",
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad query parameters", errors));
     }
@@ -268,6 +316,7 @@ pub async fn list(
                 tag,
                 group,
                 search,
+                consent,
                 include_deleted: q.include_deleted,
             };
             contacts::page(
@@ -287,6 +336,7 @@ pub async fn list(
                 tag,
                 group,
                 search,
+                consent,
                 include_deleted: q.include_deleted,
             };
             contacts::page(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// Contact fields a column can map to, by API name.
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 22] = [
     "externalId",
     "phone",
     "email",
@@ -27,6 +27,13 @@ pub const FIELDS: [&str; 15] = [
     "state",
     "zip",
     "tags",
+    "status",
+    "emailStatus",
+    "phoneStatus",
+    "consent.email",
+    "consent.sms",
+    "consent.whatsapp",
+    "consent.call",
 ];
 
 /// Other names a column may carry for a field.
@@ -173,10 +180,11 @@ pub fn sniff_delimiter(first_line: &[u8]) -> u8 {
     if semicolons > commas { b';' } else { b',' }
 }
 
-/// Lower case without spaces, `_` or `-`: `First Name`, `first_name` and `firstName` agree.
+/// Lower case without spaces, `_`, `-` or `.`: `First Name`, `first_name` and `firstName` agree,
+/// and so do `consent.sms` and `Consent SMS`.
 fn normalise(name: &str) -> String {
     name.chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-' | '\t'))
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.' | '\t'))
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -417,6 +425,7 @@ impl ColumnMap {
         };
         let mut contact = Map::new();
         let mut attributes = Map::new();
+        let mut consent = Map::new();
         let mut put = |target: &Target, value: Option<&str>| {
             let value = match value {
                 Some(text) if *target == Target::Field("tags") => tag_list(text),
@@ -429,7 +438,10 @@ impl ColumnMap {
                 None => return,
             };
             match target {
-                Target::Field(f) => contact.insert((*f).to_owned(), value),
+                Target::Field(f) => match f.strip_prefix("consent.") {
+                    Some(channel) => consent.insert(channel.to_owned(), value),
+                    None => contact.insert((*f).to_owned(), value),
+                },
                 Target::Attribute(a) => attributes.insert(a.clone(), value),
             };
         };
@@ -457,6 +469,9 @@ impl ColumnMap {
         }
         if !attributes.is_empty() {
             contact.insert("customAttributes".into(), Value::Object(attributes));
+        }
+        if !consent.is_empty() {
+            contact.insert("consent".into(), Value::Object(consent));
         }
         Value::Object(contact)
     }

@@ -101,6 +101,7 @@ pub(crate) fn import_options(
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);
     options.dry_run = take_bool(body, "dryRun", false, errors);
+    options.allow_resubscribe = take_bool(body, "allowResubscribe", false, errors);
     options.tags = take_labels(body, "tags", validate::TAG, errors);
     options.tags_remove = take_labels(body, "tagsRemove", validate::TAG, errors);
     options.group_names = take_labels(body, "groupNames", validate::GROUP, errors);

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use time::Date;
 
 use super::attributes::read_attributes;
+use super::consent::{read_consent, read_reach};
 use super::date::{ParsedDate, parse_date, partial_date};
 use super::identifiers::{check_channels, read_email, read_external_id, read_phone};
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read, text_patch};
@@ -74,8 +75,13 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         zip: keep(e, zip),
         custom_attributes: Default::default(),
         tags: keep(e, super::tags::contact_tags(contact.get("tags"))),
+        consent: Default::default(),
+        status: keep(e, read_reach(contact.get("status"), "status")),
+        email_status: keep(e, read_reach(contact.get("emailStatus"), "emailStatus")),
+        phone_status: keep(e, read_reach(contact.get("phoneStatus"), "phoneStatus")),
         warnings: Vec::new(),
     };
+    valid.consent = read_consent(contact, &mut errors);
     errors.extend(check_channels(contact));
     valid.custom_attributes = read_attributes(contact, rules, &mut errors, &mut warnings);
     valid.warnings = warnings;

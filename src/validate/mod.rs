@@ -8,6 +8,7 @@
 //! Any text holding NUL or another C0 control character (tab, LF and CR excepted) is `invalid_value`.
 
 mod attributes;
+pub mod consent;
 mod contact;
 pub mod date;
 mod depth;
@@ -135,6 +136,8 @@ pub enum ErrorCode {
     Cancelled,
     /// `allOrNothing`: another row failed, so this one was not applied (a warning; skipped).
     NotApplied,
+    /// A stored opt-out was kept: the row would have opted the channel back in (a warning).
+    ConsentKept,
     /// A date without a year was left out (a warning; the row goes on).
     PartialDate,
 }
@@ -161,6 +164,7 @@ impl ErrorCode {
             Self::Cancelled => "cancelled",
             Self::NotApplied => "not_applied",
             Self::PartialDate => "partial_date",
+            Self::ConsentKept => "consent_kept",
         }
     }
 }
@@ -252,6 +256,11 @@ pub struct ValidContact {
     pub custom_attributes: BTreeMap<String, Patch<serde_json::Value>>,
     /// The contact's own tags.
     pub tags: Patch<Vec<String>>,
+    /// The channels whose consent the row sets (or clears).
+    pub consent: BTreeMap<consent::Channel, Patch<consent::ConsentSet>>,
+    pub status: Patch<consent::Reach>,
+    pub email_status: Patch<consent::Reach>,
+    pub phone_status: Patch<consent::Reach>,
     /// What was read but left out, such as a date without a year (`partial_date`).
     pub warnings: Vec<RowIssue>,
 }
@@ -325,6 +334,7 @@ mod tests {
             ErrorCode::Cancelled,
             ErrorCode::NotApplied,
             ErrorCode::PartialDate,
+            ErrorCode::ConsentKept,
         ];
         for code in codes {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

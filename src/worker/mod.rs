@@ -146,7 +146,11 @@ async fn apply_rows(
     let (phones, emails, external_ids) = identifiers(&rows);
     let existing =
         contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
-    let plan = plan::plan(rows, existing, &options, Uuid::now_v7);
+    let applying = plan::Applying {
+        source: format!("import:{}", batch.import_id),
+        now: OffsetDateTime::now_utc(),
+    };
+    let plan = plan::plan(rows, existing, &options, &applying, Uuid::now_v7);
     if options.dry_run {
         return write_plan(conn, batch, tenant_id, &plan.dry_run()).await;
     }

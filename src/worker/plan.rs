@@ -6,8 +6,10 @@
 use crate::import::{ImportOptions, Mode};
 use crate::store::RowStatus;
 use crate::store::contacts::StoredContact;
+use crate::validate::consent::{Consent, ConsentStatus, Reach};
 use crate::validate::{ErrorCode, Identifier, Patch, RowIssue, ValidContact};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// One row of the batch after validation.
@@ -17,6 +19,14 @@ pub struct RowInput {
     pub parsed: Result<ValidContact, Vec<RowIssue>>,
     /// Another row of the same import has the same identifier.
     pub duplicate: bool,
+}
+
+/// Where and when rows are applied: what a consent they set records as its source and time,
+/// unless the row says.
+pub struct Applying {
+    /// `import:<asyncSessionId>`, or `api` for a single contact.
+    pub source: String,
+    pub now: OffsetDateTime,
 }
 
 /// A row's result, as stored in `row_results`.
@@ -257,6 +267,82 @@ pub fn apply_tags(tags: &mut Vec<String>, own: &Patch<Vec<String>>, options: &Im
     tags.retain(|t| !options.tags_remove.contains(t));
 }
 
+/// Applies a row's consents and statuses. An opt-out is sticky: a row that would opt a stored
+/// `optedOut` channel back in (or clear it) keeps the opt-out, with the warning `consent_kept`
+/// in `kept`, unless the import allows resubscribing. Without `overwrite` a stored consent never
+/// changes. A consent the row sets to what is stored keeps its time and source, so that an
+/// import run twice changes nothing. An address that changes is active again, unless the row
+/// sets its status.
+fn apply_consent(
+    c: &mut StoredContact,
+    before: Option<&StoredContact>,
+    v: &ValidContact,
+    options: &ImportOptions,
+    applying: &Applying,
+    kept: &mut Vec<RowIssue>,
+) {
+    for (channel, patch) in &v.consent {
+        let stored = c.consent.get(channel);
+        if stored.is_some() && !options.overwrite {
+            continue;
+        }
+        let opted_out = stored.is_some_and(|s| s.status == ConsentStatus::OptedOut);
+        let opts_back_in = match patch {
+            Patch::Set(set) => set.status == ConsentStatus::OptedIn,
+            Patch::Clear => true,
+            Patch::Absent => false,
+        };
+        if opted_out && opts_back_in && !options.allow_resubscribe {
+            kept.push(RowIssue::new(
+                &format!("consent.{}", channel.as_str()),
+                ErrorCode::ConsentKept,
+                format!(
+                    "the contact opted out of {} and stays opted out; send allowResubscribe: true to opt them back in",
+                    channel.as_str()
+                ),
+            ));
+            continue;
+        }
+        match patch {
+            Patch::Set(set) => {
+                let unchanged = stored.is_some_and(|s| s.status == set.status)
+                    && set.at.is_none()
+                    && set.source.is_none();
+                if !unchanged {
+                    c.consent.insert(
+                        *channel,
+                        Consent {
+                            status: set.status,
+                            updated_at: set.at.unwrap_or(applying.now),
+                            source: set
+                                .source
+                                .clone()
+                                .unwrap_or_else(|| applying.source.clone()),
+                        },
+                    );
+                }
+            }
+            Patch::Clear => {
+                c.consent.remove(channel);
+            }
+            Patch::Absent => {}
+        }
+    }
+    let reach = |slot: &mut String, patch: &Patch<Reach>, address_changed: bool| match patch {
+        Patch::Set(r) if options.overwrite || *slot == Reach::Active.as_str() => {
+            *slot = r.as_str().to_owned()
+        }
+        Patch::Clear if options.overwrite => *slot = Reach::Active.as_str().to_owned(),
+        Patch::Absent if address_changed => *slot = Reach::Active.as_str().to_owned(),
+        _ => {}
+    };
+    let email_changed = before.is_some_and(|b| b.email != c.email);
+    let phone_changed = before.is_some_and(|b| b.phone != c.phone);
+    reach(&mut c.status, &v.status, false);
+    reach(&mut c.email_status, &v.email_status, email_changed);
+    reach(&mut c.phone_status, &v.phone_status, phone_changed);
+}
+
 fn add_tags(tags: &mut Vec<String>, more: &[String]) {
     for tag in more {
         if !tags.contains(tag) {
@@ -295,6 +381,7 @@ pub fn plan(
     rows: Vec<RowInput>,
     existing: Vec<StoredContact>,
     options: &ImportOptions,
+    applying: &Applying,
     mut new_id: impl FnMut() -> Uuid,
 ) -> Plan {
     let key_kind = options.dedupe_on;
@@ -337,6 +424,7 @@ pub fn plan(
             Mode::CreateAll => None,
             _ => set.holder(key_kind, key),
         };
+        let mut kept = Vec::new();
         let mut result = match (options.mode, matched) {
             (_, Some(i)) if set.contacts[i].deleted_at.is_some() && !options.restore_deleted => {
                 skipped(
@@ -371,6 +459,15 @@ pub fn plan(
                 let mut candidate = set.contacts[i].clone();
                 apply(&mut candidate, &contact, options.overwrite);
                 apply_tags(&mut candidate.tags, &contact.tags, options);
+                let before = &set.contacts[i];
+                apply_consent(
+                    &mut candidate,
+                    Some(before),
+                    &contact,
+                    options,
+                    applying,
+                    &mut kept,
+                );
                 candidate.deleted_at = None;
                 match set.conflict(&candidate, Some(i)) {
                     Some(issue) => failed(row.index, vec![issue]),
@@ -385,6 +482,7 @@ pub fn plan(
                 let mut candidate = StoredContact::empty(new_id());
                 apply(&mut candidate, &contact, true);
                 apply_tags(&mut candidate.tags, &contact.tags, options);
+                apply_consent(&mut candidate, None, &contact, options, applying, &mut kept);
                 match set.conflict(&candidate, None) {
                     Some(issue) => failed(row.index, vec![issue]),
                     None => {
@@ -395,8 +493,13 @@ pub fn plan(
                 }
             }
         };
-        // What validation left out (a date without a year) is said whatever the outcome.
+        // What validation left out (a date without a year) is said whatever the outcome; a
+        // kept opt-out only when the row was applied.
         result.warnings.extend(contact.warnings);
+        if matches!(result.status, RowStatus::Created | RowStatus::Updated) {
+            result.warnings.append(&mut kept);
+        }
+        kept.clear();
         outcomes.push(result);
     }
     let existing = set.existing;
@@ -430,6 +533,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::consent::Channel;
     use crate::validate::{Rules, validate_contact};
     use serde_json::{Value, json};
     use std::collections::HashMap;
@@ -474,6 +578,13 @@ mod tests {
         }
     }
 
+    fn applying() -> Applying {
+        Applying {
+            source: "import:test".into(),
+            now: time::macros::datetime!(2026-01-01 12:00 UTC),
+        }
+    }
+
     fn statuses(plan: &Plan) -> Vec<RowStatus> {
         plan.outcomes.iter().map(|o| o.status).collect()
     }
@@ -495,6 +606,7 @@ mod tests {
                 rows,
                 vec![stored(1, "+212612345678", None)],
                 &options(mode),
+                &applying(),
                 ids(),
             );
             assert_eq!(statuses(&plan), expected, "{mode:?}");
@@ -508,6 +620,7 @@ mod tests {
             vec![row(0, json!({"phone": "+212612345678", "email": "a@b.co"}))],
             existing.clone(),
             &options(Mode::Upsert),
+            &applying(),
             ids(),
         );
         assert_eq!(statuses(&same), [RowStatus::Updated]);
@@ -519,6 +632,7 @@ mod tests {
             )],
             existing,
             &options(Mode::Upsert),
+            &applying(),
             ids(),
         );
         assert_eq!(statuses(&changed), [RowStatus::Updated]);
@@ -536,6 +650,7 @@ mod tests {
             rows,
             vec![stored(1, "+212612345678", None)],
             &options(Mode::CreateAll),
+            &applying(),
             ids(),
         );
         assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Created]);
@@ -558,7 +673,7 @@ mod tests {
             overwrite: false,
             ..ImportOptions::default()
         };
-        let plan = plan(rows, vec![existing], &opts, ids());
+        let plan = plan(rows, vec![existing], &opts, &applying(), ids());
         let c = &plan.updates[0];
         assert_eq!(c.first_name.as_deref(), Some("Stored"));
         assert_eq!(c.last_name.as_deref(), Some("Filled"));
@@ -577,7 +692,7 @@ mod tests {
                 json!({"phone": "+212612345679", "email": "a@example.com"}),
             ),
         ];
-        let plan = plan(rows, vec![], &options(Mode::Upsert), ids());
+        let plan = plan(rows, vec![], &options(Mode::Upsert), &applying(), ids());
         assert_eq!(statuses(&plan), [RowStatus::Created, RowStatus::Failed]);
         assert_eq!(plan.outcomes[1].errors[0].field, "email");
         assert_eq!(plan.inserts.len(), 1);
@@ -588,7 +703,13 @@ mod tests {
         let mut deleted = stored(1, "+212612345678", None);
         deleted.deleted_at = Some(time::OffsetDateTime::UNIX_EPOCH);
         let rows = || vec![row(0, json!({"phone": "+212612345678"}))];
-        let skipped = plan(rows(), vec![deleted.clone()], &options(Mode::Upsert), ids());
+        let skipped = plan(
+            rows(),
+            vec![deleted.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
         assert_eq!(statuses(&skipped), [RowStatus::Skipped]);
         assert_eq!(
             skipped.outcomes[0].warnings[0].code,
@@ -599,7 +720,7 @@ mod tests {
             restore_deleted: true,
             ..ImportOptions::default()
         };
-        let restored = plan(rows(), vec![deleted], &opts, ids());
+        let restored = plan(rows(), vec![deleted], &opts, &applying(), ids());
         assert_eq!(statuses(&restored), [RowStatus::Updated]);
         assert_eq!(restored.updates[0].deleted_at, None);
     }
@@ -609,7 +730,7 @@ mod tests {
         let mut dup = row(1, json!({"phone": "+212612345679"}));
         dup.duplicate = true;
         let rows = vec![row(0, json!({"phone": "nope"})), dup];
-        let plan = plan(rows, vec![], &options(Mode::Upsert), ids());
+        let plan = plan(rows, vec![], &options(Mode::Upsert), &applying(), ids());
         assert_eq!(statuses(&plan), [RowStatus::Failed, RowStatus::Failed]);
         assert_eq!(plan.outcomes[1].errors[0].code, ErrorCode::DuplicateInFile);
         assert!(plan.inserts.is_empty() && plan.updates.is_empty());
@@ -622,7 +743,7 @@ mod tests {
             row(2, json!({"phone": "not a phone"})),
         ];
         let existing = vec![stored(1, "+212600000002", None)];
-        plan(rows, existing, &options(Mode::Upsert), ids())
+        plan(rows, existing, &options(Mode::Upsert), &applying(), ids())
     }
 
     #[test]
@@ -688,5 +809,166 @@ mod tests {
         let mut tags = s(&["keep", "old"]);
         apply_tags(&mut tags, &Patch::Absent, &request);
         assert_eq!(tags, s(&["keep", "2026"]));
+    }
+
+    fn consent_of(c: &StoredContact, channel: Channel) -> Option<ConsentStatus> {
+        c.consent.get(&channel).map(|x| x.status)
+    }
+
+    #[test]
+    fn an_opt_out_is_sticky_unless_the_import_allows_resubscribing() {
+        let mut opted_out = stored(1, "+212612345678", Some("a@b.co"));
+        opted_out.consent.insert(
+            Channel::Sms,
+            Consent {
+                status: ConsentStatus::OptedOut,
+                updated_at: time::macros::datetime!(2025-06-01 08:00 UTC),
+                source: "shop".into(),
+            },
+        );
+        let rows = || {
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "firstName": "New", "consent": {"sms": "optedIn", "email": "yes"}}),
+            )]
+        };
+        // overwrite: true is not enough.
+        let kept = plan(
+            rows(),
+            vec![opted_out.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert_eq!(statuses(&kept), [RowStatus::Updated]);
+        let updated = &kept.updates[0];
+        assert_eq!(
+            updated.first_name.as_deref(),
+            Some("New"),
+            "the rest of the row applies"
+        );
+        assert_eq!(
+            consent_of(updated, Channel::Sms),
+            Some(ConsentStatus::OptedOut)
+        );
+        assert_eq!(updated.consent[&Channel::Sms].source, "shop");
+        assert_eq!(
+            consent_of(updated, Channel::Email),
+            Some(ConsentStatus::OptedIn)
+        );
+        assert_eq!(updated.consent[&Channel::Email].source, "import:test");
+        let warnings: Vec<(&str, ErrorCode)> = kept.outcomes[0]
+            .warnings
+            .iter()
+            .map(|w| (w.field.as_str(), w.code))
+            .collect();
+        assert_eq!(warnings, [("consent.sms", ErrorCode::ConsentKept)]);
+        // Clearing an opt-out would opt back in too.
+        let cleared = plan(
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "consent": {"sms": null}}),
+            )],
+            vec![opted_out.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert_eq!(cleared.outcomes[0].warnings[0].code, ErrorCode::ConsentKept);
+        assert!(cleared.updates.is_empty(), "nothing changed");
+        // allowResubscribe does it.
+        let allowed = ImportOptions {
+            allow_resubscribe: true,
+            ..options(Mode::Upsert)
+        };
+        let back = plan(
+            rows(),
+            vec![opted_out.clone()],
+            &allowed,
+            &applying(),
+            ids(),
+        );
+        assert_eq!(
+            consent_of(&back.updates[0], Channel::Sms),
+            Some(ConsentStatus::OptedIn)
+        );
+        assert_eq!(back.outcomes[0].warnings, []);
+        // An opt-out over an opt-in is always taken; without overwrite nothing stored changes.
+        let mut opted_in = opted_out.clone();
+        opted_in.consent.get_mut(&Channel::Sms).unwrap().status = ConsentStatus::OptedIn;
+        let out_rows = || {
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "consent": {"sms": "no"}}),
+            )]
+        };
+        let out = plan(
+            out_rows(),
+            vec![opted_in.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert_eq!(
+            consent_of(&out.updates[0], Channel::Sms),
+            Some(ConsentStatus::OptedOut)
+        );
+        let gentle = ImportOptions {
+            overwrite: false,
+            ..options(Mode::Upsert)
+        };
+        let unchanged = plan(out_rows(), vec![opted_in], &gentle, &applying(), ids());
+        assert!(
+            unchanged.updates.is_empty(),
+            "overwrite: false keeps every stored consent"
+        );
+    }
+
+    #[test]
+    fn a_consent_sent_again_changes_nothing_and_a_new_address_is_active_again() {
+        let mut c = stored(1, "+212612345678", Some("a@b.co"));
+        c.consent.insert(
+            Channel::Email,
+            Consent {
+                status: ConsentStatus::OptedIn,
+                updated_at: time::macros::datetime!(2025-06-01 08:00 UTC),
+                source: "shop".into(),
+            },
+        );
+        c.email_status = "passive".into();
+        let same = plan(
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "consent": {"email": "optedIn"}}),
+            )],
+            vec![c.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert!(same.updates.is_empty(), "{:?}", same.updates);
+        let moved = plan(
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "email": "new@b.co"}),
+            )],
+            vec![c.clone()],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert_eq!(moved.updates[0].email_status, "active");
+        let told = plan(
+            vec![row(
+                0,
+                json!({"phone": "+212612345678", "email": "new@b.co", "emailStatus": "passive", "status": "passive"}),
+            )],
+            vec![c],
+            &options(Mode::Upsert),
+            &applying(),
+            ids(),
+        );
+        assert_eq!(told.updates[0].email_status, "passive");
+        assert_eq!(told.updates[0].status, "passive");
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{ContactView, VIEW_COLUMNS};
 use crate::validate::Identifier;
+use crate::validate::consent::{Channel, ConsentStatus};
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
@@ -26,6 +27,8 @@ pub struct Filter<'a> {
     pub group: Option<&'a str>,
     /// Those whose names, phone or email contain this (case-insensitive).
     pub search: Option<&'a str>,
+    /// Those whose consent on the channel is this status (`None`: never set).
+    pub consent: Option<(Channel, Option<ConsentStatus>)>,
     pub include_deleted: bool,
 }
 
@@ -84,7 +87,8 @@ pub fn like_pattern(term: &str) -> String {
 
 /// The page's statement and its count's, for an exact look-up on `identifier` (if any) and a
 /// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
-/// $5 offset, $6 limit, $7 group name, $8 search (LIKE pattern); NULL turns a filter off. Public
+/// $5 offset, $6 limit, $7 group name, $8 search (LIKE pattern), $9 a consent channel and $10
+/// its status (NULL with a channel: unset); NULL turns a filter off. Public
 /// so that the benchmark can EXPLAIN exactly what is run.
 pub fn page_sql(
     identifier: Option<Identifier>,
@@ -98,7 +102,9 @@ pub fn page_sql(
          AND ($7::text IS NULL OR EXISTS (
              SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
              WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)"
+         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)
+         AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
+                                       ELSE consent->$9->>'status' = $10 END)"
     );
     let sort = sort.column();
     let direction = if ascending { "ASC" } else { "DESC" };
@@ -127,6 +133,11 @@ pub async fn page(
     let group = filter.group;
     let search = filter.search.map(like_pattern);
     let include_deleted = filter.include_deleted;
+    let channel = filter.consent.map(|(c, _)| c.as_str());
+    let status = filter
+        .consent
+        .and_then(|(_, s)| s)
+        .map(ConsentStatus::as_str);
     let (select, count) = page_sql(
         filter.exact.map(|(identifier, _)| identifier),
         sort,
@@ -141,12 +152,15 @@ pub async fn page(
         .bind(limit)
         .bind(group)
         .bind(&search)
+        .bind(channel)
+        .bind(status)
         .fetch_all(pool)
         .await?;
     let unfiltered = filter.exact.is_none()
         && filter.tag.is_none()
         && filter.group.is_none()
-        && filter.search.is_none();
+        && filter.search.is_none()
+        && filter.consent.is_none();
     if unfiltered {
         let total = super::count(pool, tenant_id, include_deleted).await?;
         return Ok((rows, total));
@@ -160,6 +174,8 @@ pub async fn page(
         .bind(0i64)
         .bind(group)
         .bind(&search)
+        .bind(channel)
+        .bind(status)
         .fetch_one(pool)
         .await?;
     Ok((rows, total))

@@ -9,6 +9,7 @@ pub use list::{Filter, SortKey, like_pattern, page, page_sql};
 pub use write::{insert_new, lock_holding, update_existing};
 
 use crate::validate::Identifier;
+use crate::validate::consent::{Channel, Consent, Consents, Reach};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::{Date, OffsetDateTime};
@@ -36,6 +37,13 @@ pub struct StoredContact {
     pub custom_attributes: serde_json::Map<String, serde_json::Value>,
     pub tags: Vec<String>,
     pub deleted_at: Option<OffsetDateTime>,
+    /// Consent by channel (stored NULL when empty).
+    #[sqlx(json)]
+    pub consent: Consents,
+    /// `active` or `passive` (`validate::consent::Reach`), the contact's and its addresses'.
+    pub status: String,
+    pub email_status: String,
+    pub phone_status: String,
 }
 
 impl StoredContact {
@@ -69,13 +77,18 @@ impl StoredContact {
             custom_attributes: serde_json::Map::new(),
             tags: Vec::new(),
             deleted_at: None,
+            consent: Consents::new(),
+            status: Reach::Active.as_str().to_owned(),
+            email_status: Reach::Active.as_str().to_owned(),
+            phone_status: Reach::Active.as_str().to_owned(),
         }
     }
 }
 
 const STORED_COLUMNS: &str =
     "id, external_id, phone, email, first_name, last_name, full_name, occupation,
-    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, tags, deleted_at";
+    preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, tags, deleted_at,
+    coalesce(consent, '{}') AS consent, status, email_status, phone_status";
 
 /// A contact as the API shows it.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -109,6 +122,19 @@ pub struct ContactView {
     pub tags: Vec<String>,
     /// The names of the groups it belongs to.
     pub groups: Vec<String>,
+    /// Consent by channel; a channel never set is absent.
+    #[sqlx(json)]
+    #[schema(value_type = std::collections::BTreeMap<Channel, Consent>)]
+    pub consent: Consents,
+    /// `active`, or `passive`: kept, but to be sent nothing.
+    #[schema(value_type = Reach)]
+    pub status: String,
+    /// `passive`: the email address is unreachable. Back to `active` when it changes.
+    #[schema(value_type = Reach)]
+    pub email_status: String,
+    /// `passive`: the phone number is unreachable. Back to `active` when it changes.
+    #[schema(value_type = Reach)]
+    pub phone_status: String,
 }
 
 const VIEW_COLUMNS: &str =
@@ -116,7 +142,8 @@ const VIEW_COLUMNS: &str =
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes,
     created_at, updated_at, deleted_at, tags,
     ARRAY(SELECT g.name FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
-          WHERE cg.contact_id = contacts.id ORDER BY g.name) AS groups";
+          WHERE cg.contact_id = contacts.id ORDER BY g.name) AS groups,
+    coalesce(consent, '{}') AS consent, status, email_status, phone_status";
 
 /// One contact of the tenant, deleted or not.
 pub async fn get(

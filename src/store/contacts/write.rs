@@ -56,6 +56,11 @@ struct Columns {
     /// Each contact's tags as a PostgreSQL array literal (UNNEST cannot take an array of
     /// arrays of different lengths).
     tags: Vec<String>,
+    /// JSON text, or NULL for no channel.
+    consent: Vec<Option<String>>,
+    status: Vec<String>,
+    email_status: Vec<String>,
+    phone_status: Vec<String>,
 }
 
 /// `{"a","b"}`: a text[] literal, every element quoted and escaped.
@@ -101,6 +106,13 @@ impl Columns {
                 .push(serde_json::Value::Object(s.custom_attributes.clone()).to_string());
             c.restore.push(s.deleted_at.is_none());
             c.tags.push(array_literal(&s.tags));
+            c.consent.push(
+                (!s.consent.is_empty())
+                    .then(|| serde_json::to_string(&s.consent).unwrap_or_default()),
+            );
+            c.status.push(s.status.clone());
+            c.email_status.push(s.email_status.clone());
+            c.phone_status.push(s.phone_status.clone());
         }
         c
     }
@@ -128,16 +140,21 @@ impl Columns {
             .bind(self.custom_attributes)
             .bind(self.restore)
             .bind(self.tags)
+            .bind(self.consent)
+            .bind(self.status)
+            .bind(self.email_status)
+            .bind(self.phone_status)
     }
 }
 
 const UNNEST: &str =
     "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
-    $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[])
+    $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[], $20::text[], $21::text[],
+    $22::text[], $23::text[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
          preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
-         tags)";
+         tags, consent, status, email_status, phone_status)";
 
 /// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
 /// has just taken fails the statement with a unique violation (23505), which is transient: the
@@ -154,10 +171,11 @@ pub async fn insert_new(
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
              full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
-             custom_attributes, tags)
+             custom_attributes, tags, consent, status, email_status, phone_status)
          SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
              u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
-             u.zip, u.custom_attributes::jsonb, u.tags::text[]
+             u.zip, u.custom_attributes::jsonb, u.tags::text[], u.consent::jsonb, u.status,
+             u.email_status, u.phone_status
          FROM {UNNEST}"
     );
     let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
@@ -180,6 +198,8 @@ pub async fn update_existing(
              occupation = u.occupation, preferred_channel = u.preferred_channel, gender = u.gender,
              birthday = u.birthday, address = u.address, city = u.city, state = u.state, zip = u.zip,
              custom_attributes = u.custom_attributes::jsonb, tags = u.tags::text[],
+             consent = u.consent::jsonb, status = u.status, email_status = u.email_status,
+             phone_status = u.phone_status,
              deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
              updated_at = now()
          FROM {UNNEST}
