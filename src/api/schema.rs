@@ -61,7 +61,7 @@ pub struct ContactInput {
     pub preferred_channel: Option<String>,
     /// `male` or `female`.
     pub gender: Option<String>,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD` (or the `dateFormat`'s order).
     pub birthday: Option<String>,
     /// A street address, or Reteno's address object.
     #[schema(value_type = Option<Value>)]
@@ -74,6 +74,18 @@ pub struct ContactInput {
     /// Reteno's form of `customAttributes`.
     pub fields: Option<Vec<FieldValue>>,
     pub tags: Option<Vec<String>>,
+    /// Consent by channel (`email`, `sms`, `whatsapp`, `call`): a word (`optedIn`, `optedOut`,
+    /// `yes`/`no`, `true`/`false`, `1`/`0`, `subscribed`/`unsubscribed`) or an object with its
+    /// time and source; `null` clears a channel. A stored opt-out is kept unless
+    /// `allowResubscribe`.
+    #[schema(value_type = Option<BTreeMap<crate::validate::consent::Channel, Value>>)]
+    pub consent: Option<BTreeMap<String, Value>>,
+    /// `active` (default) or `passive`: kept, but to be sent nothing.
+    pub status: Option<crate::validate::consent::Reach>,
+    /// `passive`: the email address is unreachable.
+    pub email_status: Option<crate::validate::consent::Reach>,
+    /// `passive`: the phone number is unreachable.
+    pub phone_status: Option<crate::validate::consent::Reach>,
 }
 
 /// The body of `POST /api/v1/contacts`.
@@ -126,6 +138,9 @@ pub struct ImportRequestOptions {
     /// How birthdays and date fields are written (default `YYYY-MM-DD`, which is always taken
     /// too); a date without a year is left out with the warning `partial_date`.
     pub date_format: Option<crate::validate::DateFormat>,
+    /// A row may opt a contact back in to a channel it opted out of (default false: the
+    /// opt-out is kept, with the warning `consent_kept`).
+    pub allow_resubscribe: Option<bool>,
 }
 
 /// The `options` part of a multipart CSV upload (the same names are query parameters of a raw
@@ -254,6 +269,8 @@ pub struct CsvQuery {
     pub encoding: Option<String>,
     /// How birthdays and date fields are written (default `YYYY-MM-DD`, always taken too).
     pub dateFormat: Option<crate::validate::DateFormat>,
+    /// A row may opt a contact back in to a channel it opted out of.
+    pub allowResubscribe: Option<bool>,
 }
 
 /// `GET /healthz`.

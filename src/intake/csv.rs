@@ -67,7 +67,7 @@ pub fn options_from_query(
     for (name, raw) in params {
         let value = match name.as_str() {
             "overwrite" | "restoreDeleted" | "emptyCellsClear" | "importTag" | "dryRun"
-            | "allOrNothing" => match raw.as_str() {
+            | "allOrNothing" | "allowResubscribe" => match raw.as_str() {
                 "true" | "1" => Value::Bool(true),
                 "false" | "0" => Value::Bool(false),
                 _ => {

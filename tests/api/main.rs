@@ -8,6 +8,7 @@ mod common;
 
 mod app;
 mod checks;
+mod consent;
 mod requests;
 mod webdriver;
 
