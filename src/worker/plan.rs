@@ -294,7 +294,7 @@ fn apply_consent(
         };
         if opted_out && opts_back_in && !options.allow_resubscribe {
             kept.push(RowIssue::new(
-                &format!("consent.{}", channel.as_str()),
+                format!("consent.{}", channel.as_str()),
                 ErrorCode::ConsentKept,
                 format!(
                     "the contact opted out of {} and stays opted out; send allowResubscribe: true to opt them back in",
