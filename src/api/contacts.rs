@@ -36,6 +36,31 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
     }))
 }
 
+/// A JSON body as sent, decompressed when it says `Content-Encoding: gzip`; 413 past
+/// `MAX_BODY_BYTES` either way, 415 for another encoding.
+pub(super) async fn decoded_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    let body = body.map_err(|e| ApiError::body(&e, state.settings.max_body_bytes))?;
+    let encoding = BodyEncoding::from_header(
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    Ok(match encoding {
+        BodyEncoding::Identity => body,
+        BodyEncoding::Gzip => {
+            let limit = state.settings.max_body_bytes;
+            tokio::task::spawn_blocking(move || gzip::gunzip(&body, limit, "request body"))
+                .await
+                .map_err(|_| ApiError::internal())??
+                .into()
+        }
+    })
+}
+
 /// `POST /api/v1/contacts`: 202 once the request is durably stored.
 #[utoipa::path(
     post, path = "/api/v1/contacts", operation_id = "importContacts", tag = "contacts",
@@ -56,22 +81,7 @@ pub async fn intake(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let body = body.map_err(|e| ApiError::body(&e, state.settings.max_body_bytes))?;
-    let encoding = BodyEncoding::from_header(
-        headers
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    )?;
-    let body = match encoding {
-        BodyEncoding::Identity => body,
-        BodyEncoding::Gzip => {
-            let limit = state.settings.max_body_bytes;
-            tokio::task::spawn_blocking(move || gzip::gunzip(&body, limit, "request body"))
-                .await
-                .map_err(|_| ApiError::internal())??
-                .into()
-        }
-    };
+    let body = decoded_body(&state, &headers, body).await?;
     // Of the body as decompressed: the same request, compressed or not, is the same request.
     let idempotency = idempotency(&headers, &body)?;
     let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)

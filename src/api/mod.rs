@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod results;
 pub mod schema;
+pub mod single;
 mod slots;
 pub mod uploads;
 
@@ -68,6 +69,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::intake, contacts::list))
         .routes(routes!(contacts::get_one, contacts::delete_one))
         .routes(routes!(contacts::restore))
+        .routes(routes!(single::upsert))
         .routes(routes!(fields::create, fields::list))
         .routes(routes!(groups::list))
         .routes((schemas, paths, imports))

@@ -229,6 +229,6 @@ mod tests {
             }
         }
         // Every route of `router()` (docs/api.md lists them) is in the document.
-        assert_eq!(operations, 23, "{:?}", doc.paths.paths.keys());
+        assert_eq!(operations, 24, "{:?}", doc.paths.paths.keys());
     }
 }

@@ -104,6 +104,36 @@ pub struct ContactsRequest {
     pub options: ImportRequestOptions,
 }
 
+/// The body of `POST /api/v1/contact`: one contact and the options of the bulk intake that a
+/// single contact takes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactRequest {
+    pub contact: ContactInput,
+    /// Default `phone`.
+    pub dedupe_on: Option<Identifier>,
+    /// Default `upsert`.
+    pub mode: Option<Mode>,
+    /// Default true; false only fills empty fields and only adds tags and groups.
+    pub overwrite: Option<bool>,
+    /// ISO 3166-1 alpha-2 region for phones written without a country code.
+    pub default_region: Option<String>,
+    /// A match on a soft-deleted contact: restore it (true) or skip it (false, default).
+    pub restore_deleted: Option<bool>,
+    /// Added to the contact.
+    pub tags: Option<Vec<String>>,
+    /// Removed from the contact.
+    pub tags_remove: Option<Vec<String>>,
+    /// The contact joins these groups (created on first use).
+    pub group_names: Option<Vec<String>>,
+    /// The contact leaves these groups.
+    pub group_names_exclude: Option<Vec<String>>,
+    /// Opt the contact back in to a channel it opted out of (default false).
+    pub allow_resubscribe: Option<bool>,
+    /// How `birthday` and date attributes are written (default `YYYY-MM-DD`).
+    pub date_format: Option<crate::validate::DateFormat>,
+}
+
 /// The options both intakes take (JSON members, or CSV options).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

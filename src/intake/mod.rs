@@ -18,6 +18,7 @@ mod json;
 mod known_headers;
 mod options;
 pub(crate) mod records;
+mod single;
 pub mod upload;
 pub mod vcard;
 pub mod xlsx;
@@ -27,6 +28,7 @@ pub use checks::{check_attribute_names, check_backlog, find_duplicates};
 pub use commit::commit;
 pub use error::{FieldError, IntakeError};
 pub use json::parse;
+pub use single::parse_single;
 
 use crate::import::ImportOptions;
 use crate::store::batches::NewBatch;

@@ -143,14 +143,11 @@ async fn apply_rows(
         tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields, &duplicates))
             .await
             .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??;
-    let (phones, emails, external_ids) = identifiers(&rows);
-    let existing =
-        contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
     let applying = plan::Applying {
         source: format!("import:{}", batch.import_id),
         now: OffsetDateTime::now_utc(),
     };
-    let plan = plan::plan(rows, existing, &options, &applying, Uuid::now_v7);
+    let plan = lock_and_plan(conn, tenant_id, rows, &options, &applying).await?;
     if options.dry_run {
         return write_plan(conn, batch, tenant_id, &plan.dry_run()).await;
     }
@@ -169,17 +166,52 @@ async fn apply_rows(
         return Ok(counts);
     }
     let counts = write_plan(conn, batch, tenant_id, &plan).await?;
-    after_apply(conn, batch.import_id, tenant_id, &plan, &options).await?;
+    after_apply(conn, Some(batch.import_id), tenant_id, &plan, &options).await?;
     Ok(counts)
+}
+
+/// Locks the stored contacts that hold any identifier of the rows and plans the rows against
+/// them (`plan::plan`), in the caller's transaction.
+async fn lock_and_plan(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    rows: Vec<RowInput>,
+    options: &ImportOptions,
+    applying: &plan::Applying,
+) -> Result<Plan, sqlx::Error> {
+    let (phones, emails, external_ids) = identifiers(&rows);
+    let existing =
+        contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
+    Ok(plan::plan(rows, existing, options, applying, Uuid::now_v7))
+}
+
+/// Applies already validated rows outside any import (a single contact), in the caller's
+/// transaction, with exactly a batch's rules: the same planner, the same writes, the same
+/// group and count changes; no row results, counters or events (there is no import).
+pub async fn apply_now(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    rows: Vec<RowInput>,
+    options: &ImportOptions,
+    applying: &plan::Applying,
+) -> Result<Plan, sqlx::Error> {
+    let plan = lock_and_plan(conn, tenant_id, rows, options, applying).await?;
+    if options.dry_run {
+        return Ok(plan.dry_run());
+    }
+    contacts::insert_new(&mut *conn, tenant_id, &plan.inserts).await?;
+    contacts::update_existing(&mut *conn, tenant_id, &plan.updates).await?;
+    after_apply(conn, None, tenant_id, &plan, options).await?;
+    Ok(plan)
 }
 
 /// What an applied batch does besides its contacts and results, in its transaction: the
 /// tenant's contact counts; group memberships and their counts (restored contacts count again
 /// in the groups they were in, then every applied contact joins `groupNames` and leaves
-/// `groupNamesExclude`); one event per created contact.
+/// `groupNamesExclude`); one event per created contact (an import's only).
 async fn after_apply(
     conn: &mut PgConnection,
-    import_id: Uuid,
+    import_id: Option<Uuid>,
     tenant_id: Uuid,
     plan: &Plan,
     options: &ImportOptions,
@@ -200,7 +232,7 @@ async fn after_apply(
         )
         .await?;
     }
-    if let Some(key) = &options.event_key_for_new_contacts {
+    if let (Some(key), Some(import_id)) = (&options.event_key_for_new_contacts, import_id) {
         store::events::record_new_contacts(conn, tenant_id, import_id, key, &created).await?;
     }
     Ok(())

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// One row of the batch after validation.
+#[derive(Clone)]
 pub struct RowInput {
     /// Position of the row in the import.
     pub index: i32,

@@ -27,5 +27,6 @@ mod limits;
 mod operations;
 mod retention;
 mod rows;
+mod single;
 mod uploads;
 mod xlsx;
