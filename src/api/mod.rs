@@ -67,7 +67,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::overview))
         .routes(routes!(admin::page))
         .routes(routes!(contacts::intake, contacts::list))
-        .routes(routes!(contacts::get_one, contacts::delete_one))
+        .routes(routes!(
+            contacts::get_one,
+            contacts::delete_one,
+            single::patch
+        ))
         .routes(routes!(contacts::restore))
         .routes(routes!(single::upsert))
         .routes(routes!(fields::create, fields::list))

@@ -153,6 +153,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             (HttpMethod::Get, item.get.as_mut()),
             (HttpMethod::Post, item.post.as_mut()),
             (HttpMethod::Delete, item.delete.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
         ];
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
@@ -210,7 +211,10 @@ mod tests {
         );
         let mut operations = 0;
         for (path, item) in &doc.paths.paths {
-            for operation in [&item.get, &item.post, &item.delete].into_iter().flatten() {
+            for operation in [&item.get, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
                 operations += 1;
                 let statuses: Vec<&str> = operation
                     .responses
@@ -229,6 +233,6 @@ mod tests {
             }
         }
         // Every route of `router()` (docs/api.md lists them) is in the document.
-        assert_eq!(operations, 24, "{:?}", doc.paths.paths.keys());
+        assert_eq!(operations, 25, "{:?}", doc.paths.paths.keys());
     }
 }

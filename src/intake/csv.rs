@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// Contact fields a column can map to, by API name.
-pub const FIELDS: [&str; 22] = [
+pub const FIELDS: [&str; 23] = [
+    "id",
     "externalId",
     "phone",
     "email",

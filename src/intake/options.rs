@@ -60,7 +60,7 @@ pub(crate) fn import_options(
             None => errors.push(FieldError::new(
                 format!("/{identifier}"),
                 "invalid_value",
-                format!("unknown {identifier} {s:?}: use phone, email or externalId"),
+                format!("unknown {identifier} {s:?}: use phone, email, externalId or id"),
             )),
         }
     }
@@ -97,6 +97,15 @@ pub(crate) fn import_options(
                 ),
             )),
         }
+    }
+    if options.dedupe_on == Identifier::Id && options.mode != Mode::UpdateOnly {
+        errors.push(FieldError::new(
+            format!("/{identifier}"),
+            "invalid_value",
+            format!(
+                "{identifier} id matches rows to contacts by their own id, so it only updates: send mode updateOnly"
+            ),
+        ));
     }
     options.overwrite = take_bool(body, "overwrite", true, errors);
     options.restore_deleted = take_bool(body, "restoreDeleted", false, errors);

@@ -8,7 +8,9 @@ use time::Date;
 use super::attributes::read_attributes;
 use super::consent::{read_consent, read_reach};
 use super::date::{ParsedDate, parse_date, partial_date};
-use super::identifiers::{check_channels, read_email, read_external_id, read_phone};
+use super::identifiers::{
+    check_channels, read_contact_id, read_email, read_external_id, read_phone,
+};
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read, text_patch};
 use super::{
     ErrorCode, Identifier, MAX_ADDRESS_CHARS, MAX_NAME_CHARS, MAX_PREFERRED_CHANNEL_CHARS,
@@ -79,8 +81,15 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         status: keep(e, read_reach(contact.get("status"), "status")),
         email_status: keep(e, read_reach(contact.get("emailStatus"), "emailStatus")),
         phone_status: keep(e, read_reach(contact.get("phoneStatus"), "phoneStatus")),
+        id: None,
         warnings: Vec::new(),
     };
+    if rules.dedupe_on == Identifier::Id {
+        match read_contact_id(contact) {
+            Ok(id) => valid.id = id,
+            Err(issue) => errors.push(issue),
+        }
+    }
     valid.consent = read_consent(contact, &mut errors);
     errors.extend(check_channels(contact));
     valid.custom_attributes = read_attributes(contact, rules, &mut errors, &mut warnings);
@@ -112,6 +121,7 @@ fn missing_identifier(on: Identifier) -> RowIssue {
         }
         Identifier::Email => "an email address (email, primaryEmail or an email channel)",
         Identifier::ExternalId => "an externalId",
+        Identifier::Id => "its own id (the contact's id, as GET /api/v1/contacts shows it)",
     };
     let message = format!(
         "contacts are matched on {}, so each one needs {what}",

@@ -31,6 +31,45 @@ impl ExternalId {
     }
 }
 
+/// A contact's own id as a row names it (`dedupeOn: "id"`): a UUID, kept with its hyphenated
+/// lower-case text, which is the dedupe key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactId {
+    uuid: uuid::Uuid,
+    text: String,
+}
+
+impl ContactId {
+    /// Reads a UUID in any of its usual writings; `Err` is a human message.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let uuid = uuid::Uuid::parse_str(raw.trim())
+            .map_err(|_| format!("expected a contact id (a UUID), got {}", quoted(raw)))?;
+        Ok(Self {
+            uuid,
+            text: uuid.hyphenated().to_string(),
+        })
+    }
+
+    pub fn uuid(&self) -> uuid::Uuid {
+        self.uuid
+    }
+
+    /// `0193…-…`, hyphenated lower case.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The row's `id`, when rows are matched on it.
+pub(super) fn read_contact_id(contact: &Map<String, Value>) -> Result<Option<ContactId>, RowIssue> {
+    match read(contact.get("id"), "id", Numbers::Refused)? {
+        Text::Value(s) => ContactId::parse(&s)
+            .map(Some)
+            .map_err(|m| invalid_value("id", m)),
+        _ => Ok(None),
+    }
+}
+
 impl From<ExternalId> for String {
     fn from(value: ExternalId) -> Self {
         value.0
@@ -59,6 +98,9 @@ pub fn dedupe_key(
             .map(String::from),
         Identifier::Email => read_email(contact).ok()?.into_set().map(String::from),
         Identifier::ExternalId => read_external_id(contact).ok()?.into_set().map(String::from),
+        Identifier::Id => read_contact_id(contact)
+            .ok()?
+            .map(|id| id.as_str().to_owned()),
     }
 }
 

@@ -26,7 +26,7 @@ pub use contact::{Gender, validate_contact};
 pub use date::DateFormat;
 pub use depth::{MAX_JSON_DEPTH, json_depth};
 pub use email::{Email, normalize_email};
-pub use identifiers::{ExternalId, dedupe_key};
+pub use identifiers::{ContactId, ExternalId, dedupe_key};
 pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
 pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
@@ -84,10 +84,13 @@ pub enum Identifier {
     Phone,
     Email,
     ExternalId,
+    /// The contact's own id (`dedupeOn: "id"`, update-only): not one it holds like the others,
+    /// so not in `ALL`.
+    Id,
 }
 
 impl Identifier {
-    /// Every kind.
+    /// Every identifier a contact holds, each unique per tenant.
     pub const ALL: [Identifier; 3] = [Self::Phone, Self::Email, Self::ExternalId];
 
     /// Reads the API spelling: `phone`, `email` or `externalId` (exact).
@@ -96,6 +99,7 @@ impl Identifier {
             "phone" => Some(Self::Phone),
             "email" => Some(Self::Email),
             "externalId" => Some(Self::ExternalId),
+            "id" => Some(Self::Id),
             _ => None,
         }
     }
@@ -106,6 +110,7 @@ impl Identifier {
             Self::Phone => "phone",
             Self::Email => "email",
             Self::ExternalId => "externalId",
+            Self::Id => "id",
         }
     }
 }
@@ -261,6 +266,8 @@ pub struct ValidContact {
     pub status: Patch<consent::Reach>,
     pub email_status: Patch<consent::Reach>,
     pub phone_status: Patch<consent::Reach>,
+    /// The contact's own id, read only when rows are matched on it (`dedupeOn: "id"`).
+    pub id: Option<ContactId>,
     /// What was read but left out, such as a date without a year (`partial_date`).
     pub warnings: Vec<RowIssue>,
 }
@@ -272,6 +279,7 @@ impl ValidContact {
             Identifier::Phone => self.phone.as_set().map(Phone::as_str),
             Identifier::Email => self.email.as_set().map(Email::as_str),
             Identifier::ExternalId => self.external_id.as_set().map(ExternalId::as_str),
+            Identifier::Id => self.id.as_ref().map(ContactId::as_str),
         }
     }
 }

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// Every member of a contact that `dedupe_key` or `attribute_names` reads.
-const MEMBERS: [&str; 8] = [
+const MEMBERS: [&str; 9] = [
+    "id",
     "externalId",
     "phone",
     "primaryPhone",

@@ -179,9 +179,7 @@ async fn lock_and_plan(
     options: &ImportOptions,
     applying: &plan::Applying,
 ) -> Result<Plan, sqlx::Error> {
-    let (phones, emails, external_ids) = identifiers(&rows);
-    let existing =
-        contacts::lock_holding(&mut *conn, tenant_id, &phones, &emails, &external_ids).await?;
+    let existing = contacts::lock_holding(&mut *conn, tenant_id, &identifiers(&rows)).await?;
     Ok(plan::plan(rows, existing, options, applying, Uuid::now_v7))
 }
 
@@ -299,22 +297,22 @@ fn cancelled(b: &LockedBatch) -> Plan {
 }
 
 /// Every identifier value the valid rows carry, per kind, for the locking look-up.
-fn identifiers(rows: &[RowInput]) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let (mut phones, mut emails, mut external_ids) = (Vec::new(), Vec::new(), Vec::new());
-    for row in rows {
-        if let Ok(c) = &row.parsed {
-            if let Some(v) = c.dedupe_key(Identifier::Phone) {
-                phones.push(v.to_owned());
+fn identifiers(rows: &[RowInput]) -> contacts::Held {
+    let mut held = contacts::Held::default();
+    for c in rows.iter().filter_map(|row| row.parsed.as_ref().ok()) {
+        let put = |list: &mut Vec<String>, kind| {
+            if let Some(v) = c.dedupe_key(kind) {
+                list.push(v.to_owned());
             }
-            if let Some(v) = c.dedupe_key(Identifier::Email) {
-                emails.push(v.to_owned());
-            }
-            if let Some(v) = c.dedupe_key(Identifier::ExternalId) {
-                external_ids.push(v.to_owned());
-            }
+        };
+        put(&mut held.phones, Identifier::Phone);
+        put(&mut held.emails, Identifier::Email);
+        put(&mut held.external_ids, Identifier::ExternalId);
+        if let Some(id) = &c.id {
+            held.ids.push(id.uuid());
         }
     }
-    (phones, emails, external_ids)
+    held
 }
 
 async fn write_plan(

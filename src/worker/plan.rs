@@ -147,6 +147,11 @@ impl WorkingSet {
         }
     }
 
+    /// The contact with this id, among those locked.
+    fn with_id(&self, id: Uuid) -> Option<usize> {
+        self.contacts.iter().position(|c| c.id == id)
+    }
+
     fn holder(&self, kind: Identifier, value: &str) -> Option<usize> {
         self.owners.get(&(kind, value.to_owned())).copied()
     }
@@ -421,8 +426,9 @@ pub fn plan(
             ));
             continue;
         }
-        let matched = match options.mode {
-            Mode::CreateAll => None,
+        let matched = match (options.mode, &contact.id) {
+            (Mode::CreateAll, _) => None,
+            (_, Some(id)) if key_kind == Identifier::Id => set.with_id(id.uuid()),
             _ => set.holder(key_kind, key),
         };
         let mut kept = Vec::new();

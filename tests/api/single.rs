@@ -110,3 +110,173 @@ async fn one_contact_is_applied_at_once_with_the_bulk_rules() {
     assert_eq!(listed["meta"]["total"], 2, "{listed}");
     app.finish().await;
 }
+
+/// `PATCH /api/v1/contacts/{id}` is a JSON merge patch: the members sent change, `null`
+/// clears, attributes merge by name, tags replace, consent merges by channel, an identifier
+/// may change (normalised), a clash is a 409, a bad value a 422 pointing at its member, an
+/// unknown contact a 404 and a deleted one a 409.
+#[tokio::test]
+async fn a_merge_patch_changes_what_it_sends() {
+    let app = spawn_with(test_settings().await, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let answer = app
+        .request(reqwest::Method::POST, "/api/v1/fields")
+        .bearer_auth(&key)
+        .json(&json!({"name": "plan", "type": "string"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"contacts": [
+                {"phone": phone(1), "firstName": "Ana", "lastName": "Silva", "tags": ["a", "b"],
+                 "customAttributes": {"plan": "free"}, "consent": {"sms": "optedOut"}},
+                {"phone": phone(2), "email": "taken@example.com"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status["created"], 2);
+    let ana = app
+        .contact_by(&key, &format!("phone={}", phone(1).replace('+', "%2B")))
+        .await
+        .unwrap();
+    let id = ana["id"].as_str().unwrap().to_owned();
+    let patch = |body: Value, id: String| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let answer = app
+                .request(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"))
+                .bearer_auth(key)
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, patched) = patch(
+        json!({"lastName": null, "email": " Ana@Example.COM ", "tags": ["c"],
+               "customAttributes": {"plan": null}, "consent": {"sms": "optedIn", "email": "no"}}),
+        id.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["firstName"], "Ana");
+    assert_eq!(patched["lastName"], Value::Null);
+    assert_eq!(patched["email"], "ana@example.com");
+    assert_eq!(patched["tags"], json!(["c"]));
+    assert_eq!(patched["customAttributes"], json!({}));
+    assert_eq!(
+        patched["consent"]["sms"]["status"], "optedIn",
+        "a patch is an explicit edit"
+    );
+    assert_eq!(patched["consent"]["email"]["status"], "optedOut");
+    let (status, changed) = patch(json!({"phone": phone(3)}), id.clone()).await;
+    assert_eq!(
+        (status, changed["phone"].as_str()),
+        (200, Some(phone(3).as_str()))
+    );
+
+    let (status, problem) = patch(json!({"email": "taken@example.com"}), id.clone()).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/email");
+    let (status, problem) = patch(json!({"phone": "12", "birthday": "soon"}), id.clone()).await;
+    assert_eq!(status, 422, "{problem}");
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    assert_eq!(pointers, ["/phone", "/birthday"]);
+    let (status, _) = patch(json!({"firstName": "X"}), uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(status, 404);
+    let deleted = app
+        .send(
+            &key,
+            reqwest::Method::DELETE,
+            &format!("/api/v1/contacts/{id}"),
+        )
+        .await;
+    assert_eq!(deleted.status(), 200);
+    let (status, problem) = patch(json!({"firstName": "X"}), id.clone()).await;
+    assert_eq!(status, 409, "{problem}");
+    app.finish().await;
+}
+
+/// `dedupeOn: "id"` (update only) matches rows by the contact's own id, so a bulk import can
+/// change identifiers; a row that would take another contact's is `identifier_conflict`; any
+/// mode but updateOnly is a 422.
+#[tokio::test]
+async fn rows_matched_on_the_contacts_own_id_may_change_their_identifiers() {
+    let app = spawn_with(test_settings().await, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    app.import_and_wait(
+        &key,
+        &json!({"contacts": [{"phone": phone(1), "externalId": "a"}, {"phone": phone(2), "externalId": "b"}]}),
+    )
+    .await;
+    let list = app
+        .get_json(&key, "/api/v1/contacts?sort=phone&order=asc")
+        .await;
+    let ids: Vec<String> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let status = app
+        .import_and_wait(
+            &key,
+            &json!({"dedupeOn": "id", "mode": "updateOnly", "contacts": [
+                {"id": ids[0], "phone": phone(11), "externalId": "a2"},
+                {"id": ids[1], "externalId": "a2"},
+                {"id": uuid::Uuid::now_v7().to_string(), "phone": phone(13)},
+                {"id": "not-a-uuid"},
+                {"phone": phone(14)},
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        (
+            status["updated"].as_i64(),
+            status["skipped"].as_i64(),
+            status["failed"].as_i64()
+        ),
+        (Some(1), Some(1), Some(3)),
+        "{status}"
+    );
+    let rows = app
+        .all_rows(&key, status["asyncSessionId"].as_str().unwrap(), "")
+        .await;
+    let codes: Vec<Value> = rows
+        .iter()
+        .map(|r| r["errors"][0]["code"].clone())
+        .collect();
+    assert_eq!(codes[1], "identifier_conflict");
+    assert_eq!(rows[2]["warnings"][0]["code"], "not_found");
+    assert_eq!(codes[3], "invalid_value");
+    assert_eq!(codes[4], "missing_identifier");
+    let moved = app
+        .get_json(&key, &format!("/api/v1/contacts/{}", ids[0]))
+        .await;
+    assert_eq!(
+        (moved["phone"].as_str(), moved["externalId"].as_str()),
+        (Some(phone(11).as_str()), Some("a2"))
+    );
+    let refused = app
+        .post_contacts(
+            &key,
+            &json!({"dedupeOn": "id", "contacts": [{"id": ids[0]}]}),
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["pointer"], "/dedupeOn");
+    app.finish().await;
+}

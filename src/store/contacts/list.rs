@@ -13,6 +13,7 @@ fn identifier_column(identifier: Identifier) -> &'static str {
         Identifier::Phone => "phone",
         Identifier::Email => "email",
         Identifier::ExternalId => "external_id",
+        Identifier::Id => "id::text",
     }
 }
 

@@ -6,7 +6,7 @@ mod list;
 mod write;
 
 pub use list::{Filter, SortKey, like_pattern, page, page_sql};
-pub use write::{insert_new, lock_holding, update_existing};
+pub use write::{Held, insert_new, lock_holding, update_existing};
 
 use crate::validate::Identifier;
 use crate::validate::consent::{Channel, Consent, Consents, Reach};
@@ -53,6 +53,8 @@ impl StoredContact {
             Identifier::Phone => self.phone.as_deref(),
             Identifier::Email => self.email.as_deref(),
             Identifier::ExternalId => self.external_id.as_deref(),
+            // Not held as text; the planner matches ids itself.
+            Identifier::Id => None,
         }
     }
 

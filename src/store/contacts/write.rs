@@ -16,21 +16,31 @@ use uuid::Uuid;
 pub async fn lock_holding(
     conn: &mut PgConnection,
     tenant_id: Uuid,
-    phones: &[String],
-    emails: &[String],
-    external_ids: &[String],
+    held: &Held,
 ) -> Result<Vec<StoredContact>, sqlx::Error> {
     sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {STORED_COLUMNS} FROM contacts
-         WHERE tenant_id = $1 AND (phone = ANY($2) OR email = ANY($3) OR external_id = ANY($4))
+         WHERE tenant_id = $1 AND (phone = ANY($2) OR email = ANY($3) OR external_id = ANY($4)
+                                   OR id = ANY($5))
          ORDER BY id::text COLLATE \"C\" FOR UPDATE"
     )))
     .bind(tenant_id)
-    .bind(phones)
-    .bind(emails)
-    .bind(external_ids)
+    .bind(&held.phones)
+    .bind(&held.emails)
+    .bind(&held.external_ids)
+    .bind(&held.ids)
     .fetch_all(conn)
     .await
+}
+
+/// The identifiers a batch's rows carry, by kind: the contacts holding any are locked.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    pub external_ids: Vec<String>,
+    /// Contacts' own ids (`dedupeOn: "id"`).
+    pub ids: Vec<Uuid>,
 }
 
 /// Column arrays for UNNEST, one entry per contact.
