@@ -6,6 +6,8 @@ use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::{self, Accepted, Idempotency};
 use crate::store::contacts::{self, ContactView, Filter, SortKey};
 use crate::store::fields;
+use crate::store::imports::{self, ImportStatus};
+use crate::store::row_results::{self, RowResultView};
 use crate::store::tenants::Tenant;
 use crate::validate::consent::{Channel, ConsentStatus};
 use crate::validate::{self, Identifier};
@@ -13,7 +15,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -68,8 +71,10 @@ pub(super) async fn decoded_body(
     description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows).",
     request_body = crate::api::schema::ContactsRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key and body answers the first 202 and imports nothing twice; the same key with another body is a 422", max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
+    params(("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240, N ≤ 60 seconds): if the import is final within N seconds, the answer is a 200 with its status and every row, and `Preference-Applied: wait=N`")),
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
+        (status = 200, description = "With `Prefer: wait=N`: the import was final within N seconds; its status and every row", body = FinishedImport, headers(("Preference-Applied" = String, description = "wait=N"))),
         (status = 413, description = "The body is larger than MAX_BODY_BYTES (decompressed, when it is gzip)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A Content-Encoding other than gzip (the body may be sent gzip-compressed; every limit counts it decompressed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A request-level problem: 0 or more than 3000 contacts, an unknown option value or custom attribute name; `errors` points at each", body = Problem, content_type = "application/problem+json"),
@@ -80,7 +85,8 @@ pub async fn intake(
     tenant: Tenant,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+) -> Result<Response, ApiError> {
+    let wait = preferred_wait(&headers);
     let body = decoded_body(&state, &headers, body).await?;
     // Of the body as decompressed: the same request, compressed or not, is the same request.
     let idempotency = idempotency(&headers, &body)?;
@@ -123,7 +129,76 @@ pub async fn intake(
     .await?;
     state.relay_wake.notify_one();
     tracing::info!(import_id = %accepted.async_session_id, tenant_id = %tenant.id, rows = accepted.total_rows, "import accepted");
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    if let Some(seconds) = wait
+        && let Some(finished) = wait_final(&state, &tenant, &accepted, seconds).await?
+    {
+        let mut answer = Json(finished).into_response();
+        let applied =
+            HeaderValue::from_str(&format!("wait={seconds}")).map_err(|_| ApiError::internal())?;
+        answer.headers_mut().insert("preference-applied", applied);
+        return Ok(answer);
+    }
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// The longest `Prefer: wait` honoured, in seconds.
+const MAX_WAIT_SECS: u64 = 60;
+
+/// `Prefer: wait=N` (RFC 7240), N seconds at most `MAX_WAIT_SECS` (a longer wait is cut to
+/// it); `None` without one, or with 0.
+fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|preference| {
+            let (name, value) = preference.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+        })
+        .map(|n| n.min(MAX_WAIT_SECS))
+        .filter(|n| *n > 0)
+}
+
+/// An import's final status with every row's result, the answer to `Prefer: wait`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FinishedImport {
+    #[serde(flatten)]
+    pub status: ImportStatus,
+    /// Every row's result, as `/rows` gives them.
+    pub rows: Vec<RowResultView>,
+}
+
+/// Polls the import until it is final or `seconds` have passed: its status and rows, or `None`
+/// (then the client gets the usual 202).
+async fn wait_final(
+    state: &AppState,
+    tenant: &Tenant,
+    accepted: &Accepted,
+    seconds: u64,
+) -> Result<Option<FinishedImport>, ApiError> {
+    let id = accepted.async_session_id;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        let status = imports::status(&state.pool, tenant.id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
+        if status.status.is_final() {
+            let limit = i64::from(status.total_rows.max(1));
+            let rows = row_results::page(&state.pool, tenant.id, id, None, None, limit).await?;
+            return Ok(Some(FinishedImport { status, rows }));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause.min(until - now)).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(250));
+    }
 }
 
 /// The last page number `GET /api/v1/contacts` takes: with 1000 a page, ten billion contacts.

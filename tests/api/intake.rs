@@ -383,3 +383,52 @@ async fn status_rows_and_lists_page_as_documented() {
     assert_eq!(all["data"].as_array().unwrap().len(), 10);
     app.finish().await;
 }
+
+/// `Prefer: wait=N`: a small import that is final within N seconds is answered `200` with its
+/// final status and every row, and `Preference-Applied`; one that is not (no worker runs) gets
+/// the usual 202 once the N seconds are over; `wait=0` does not wait.
+#[tokio::test]
+async fn prefer_wait_answers_a_small_import_with_its_result() {
+    let app = spawn_with(test_settings().await, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let post = |prefer: &'static str, body: Value| {
+        app.request(reqwest::Method::POST, "/api/v1/contacts")
+            .bearer_auth(&key)
+            .header("prefer", prefer)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"contacts": [{"phone": phone(1)}, {"phone": "12"}]});
+    let answer = post("respond-async, wait=30", body.clone()).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["preference-applied"], "wait=30");
+    let done: Value = answer.json().await.unwrap();
+    assert_eq!(done["status"], "completedWithErrors", "{done}");
+    assert_eq!(
+        (done["created"].as_i64(), done["failed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let rows = done["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["errors"][0]["code"], "invalid_phone");
+    let answer = post("wait=0", json!({"contacts": [{"phone": phone(2)}]}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    app.finish().await;
+
+    // Without workers the import cannot finish: after the wait, the usual 202.
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let answer = app
+        .request(reqwest::Method::POST, "/api/v1/contacts")
+        .bearer_auth(&key)
+        .header("prefer", "wait=1")
+        .json(&json!({"contacts": [{"phone": phone(3)}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert!(answer.headers().get("preference-applied").is_none());
+    app.finish().await;
+}
