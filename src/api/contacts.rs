@@ -68,13 +68,12 @@ pub(super) async fn decoded_body(
 #[utoipa::path(
     post, path = "/api/v1/contacts", operation_id = "importContacts", tag = "contacts",
     summary = "Add or update up to 3000 contacts, asynchronously",
-    description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows).",
+    description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows). With the header `Prefer: wait=N` (RFC 7240, N ≤ 60 seconds), an import final within N seconds is answered 200 with its status and every row, and `Preference-Applied: wait=N`. (The header is not listed as a parameter: its answer depends on time, which a contract run cannot hold constant.)",
     request_body = crate::api::schema::ContactsRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key and body answers the first 202 and imports nothing twice; the same key with another body is a 422", max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
-    params(("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240, N ≤ 60 seconds): if the import is final within N seconds, the answer is a 200 with its status and every row, and `Preference-Applied: wait=N`")),
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),
-        (status = 200, description = "With `Prefer: wait=N`: the import was final within N seconds; its status and every row", body = FinishedImport, headers(("Preference-Applied" = String, description = "wait=N"))),
+        (status = 200, description = "With `Prefer: wait=N`: the import was final within N seconds; its status and every row", body = WaitedImport, headers(("Preference-Applied" = String, description = "wait=N"))),
         (status = 413, description = "The body is larger than MAX_BODY_BYTES (decompressed, when it is gzip)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A Content-Encoding other than gzip (the body may be sent gzip-compressed; every limit counts it decompressed)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A request-level problem: 0 or more than 3000 contacts, an unknown option value or custom attribute name; `errors` points at each", body = Problem, content_type = "application/problem+json"),
@@ -165,7 +164,7 @@ fn preferred_wait(headers: &HeaderMap) -> Option<u64> {
 
 /// An import's final status with every row's result, the answer to `Prefer: wait`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct FinishedImport {
+pub struct WaitedImport {
     #[serde(flatten)]
     pub status: ImportStatus,
     /// Every row's result, as `/rows` gives them.
@@ -179,7 +178,7 @@ async fn wait_final(
     tenant: &Tenant,
     accepted: &Accepted,
     seconds: u64,
-) -> Result<Option<FinishedImport>, ApiError> {
+) -> Result<Option<WaitedImport>, ApiError> {
     let id = accepted.async_session_id;
     let until = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let mut pause = std::time::Duration::from_millis(20);
@@ -190,7 +189,7 @@ async fn wait_final(
         if status.status.is_final() {
             let limit = i64::from(status.total_rows.max(1));
             let rows = row_results::page(&state.pool, tenant.id, id, None, None, limit).await?;
-            return Ok(Some(FinishedImport { status, rows }));
+            return Ok(Some(WaitedImport { status, rows }));
         }
         let now = tokio::time::Instant::now();
         if now >= until {
