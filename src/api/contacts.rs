@@ -347,37 +347,15 @@ pub async fn list(
             "search is at most 100 characters",
         ));
     }
-    let mut consent = None;
-    for (channel, value) in [
-        (Channel::Email, &q.consent_email),
-        (Channel::Sms, &q.consent_sms),
-        (Channel::Whatsapp, &q.consent_whatsapp),
-        (Channel::Call, &q.consent_call),
-    ] {
-        let Some(value) = value.as_deref() else {
-            continue;
-        };
-        let status = match value {
-            "optedIn" => Some(ConsentStatus::OptedIn),
-            "optedOut" => Some(ConsentStatus::OptedOut),
-            "unset" => None,
-            _ => {
-                errors.push(FieldError::new(
-                    format!("consent.{}", channel.as_str()),
-                    "invalid_value",
-                    "a consent filter is optedIn, optedOut or unset",
-                ));
-                continue;
-            }
-        };
-        if consent.replace((channel, status)).is_some() {
-            errors.push(FieldError::new(
-                format!("consent.{}", channel.as_str()),
-                "invalid_value",
-                "filter on one channel's consent at a time",
-            ));
-        }
-    }
+    let consent = consent_filter(
+        [
+            (Channel::Email, &q.consent_email),
+            (Channel::Sms, &q.consent_sms),
+            (Channel::Whatsapp, &q.consent_whatsapp),
+            (Channel::Call, &q.consent_call),
+        ],
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad query parameters", errors));
     }
@@ -514,4 +492,39 @@ async fn set_deleted(
         .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))?;
     tracing::info!(contact_id = %id, tenant_id = %tenant.id, deleted, "contact soft-delete changed");
     Ok(Json(contact))
+}
+
+/// The `consent.<channel>` filter of a listing or an export: one channel at most, `optedIn`,
+/// `optedOut` or `unset`; problems go to `errors`.
+pub(super) fn consent_filter(
+    given: [(Channel, &Option<String>); 4],
+    errors: &mut Vec<FieldError>,
+) -> Option<(Channel, Option<ConsentStatus>)> {
+    let mut consent = None;
+    for (channel, value) in given {
+        let Some(value) = value.as_deref() else {
+            continue;
+        };
+        let status = match value {
+            "optedIn" => Some(ConsentStatus::OptedIn),
+            "optedOut" => Some(ConsentStatus::OptedOut),
+            "unset" => None,
+            _ => {
+                errors.push(FieldError::new(
+                    format!("consent.{}", channel.as_str()),
+                    "invalid_value",
+                    "a consent filter is optedIn, optedOut or unset",
+                ));
+                continue;
+            }
+        };
+        if consent.replace((channel, status)).is_some() {
+            errors.push(FieldError::new(
+                format!("consent.{}", channel.as_str()),
+                "invalid_value",
+                "filter on one channel's consent at a time",
+            ));
+        }
+    }
+    consent
 }

@@ -7,6 +7,7 @@ mod budget;
 pub mod contacts;
 mod drain;
 pub mod error;
+pub mod export;
 pub mod fields;
 pub mod groups;
 pub mod health;
@@ -73,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
             single::patch
         ))
         .routes(routes!(contacts::restore))
+        .routes(routes!(export::export))
         .routes(routes!(single::upsert))
         .routes(routes!(fields::create, fields::list))
         .routes(routes!(groups::list))

@@ -233,6 +233,6 @@ mod tests {
             }
         }
         // Every route of `router()` (docs/api.md lists them) is in the document.
-        assert_eq!(operations, 25, "{:?}", doc.paths.paths.keys());
+        assert_eq!(operations, 26, "{:?}", doc.paths.paths.keys());
     }
 }

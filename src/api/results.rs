@@ -4,7 +4,6 @@
 
 use super::error::{ApiError, Problem};
 use super::{AppState, parse_id};
-use crate::intake::csv::FIELDS;
 use crate::store::row_results::{self, StoredResult};
 use crate::store::tenants::Tenant;
 use crate::store::{RowStatus, batches, imports};
@@ -18,8 +17,26 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Columns of a JSON import's results file: the flat contact fields, then the attributes.
+const JSON_COLUMNS: [&str; 15] = [
+    "externalId",
+    "phone",
+    "email",
+    "firstName",
+    "lastName",
+    "fullName",
+    "occupation",
+    "preferredChannel",
+    "gender",
+    "birthday",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "customAttributes",
+];
+
 fn json_columns() -> impl Iterator<Item = &'static str> {
-    FIELDS.into_iter().chain(["customAttributes"])
+    JSON_COLUMNS.into_iter()
 }
 
 /// `GET /api/v1/imports/{id}/results.csv`.
@@ -242,7 +259,8 @@ pub fn escape_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn encode(lines: impl IntoIterator<Item = Vec<String>>) -> Bytes {
+/// CSV lines, each cell escaped (`escape_formula`).
+pub(super) fn encode(lines: impl IntoIterator<Item = Vec<String>>) -> Bytes {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for line in lines {
         let _ = writer.write_record(line.iter().map(|c| escape_formula(c).into_owned()));

@@ -422,7 +422,7 @@ impl ColumnMap {
                 .get(index)
                 .map(|c| c.trim())
                 .filter(|c| !c.is_empty())
-                .map(|_| cells[index])
+                .map(|_| unescape_formula(cells[index]))
         };
         let mut contact = Map::new();
         let mut attributes = Map::new();
@@ -475,6 +475,15 @@ impl ColumnMap {
             contact.insert("consent".into(), Value::Object(consent));
         }
         Value::Object(contact)
+    }
+}
+
+/// A cell as it was before an export escaped it as a formula: `'=…`, `'+…`, `'-…`, `'@…`
+/// lose their `'`, so that an exported file imports back as what was exported.
+fn unescape_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
     }
 }
 

@@ -96,17 +96,7 @@ pub fn page_sql(
     sort: SortKey,
     ascending: bool,
 ) -> (String, String) {
-    let column = identifier.map_or("phone", identifier_column);
-    let filter = format!(
-        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
-         AND ($4::text[] IS NULL OR tags @> $4)
-         AND ($7::text IS NULL OR EXISTS (
-             SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
-             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)
-         AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
-                                       ELSE consent->$9->>'status' = $10 END)"
-    );
+    let filter = filter_sql(identifier);
     let sort = sort.column();
     let direction = if ascending { "ASC" } else { "DESC" };
     (
@@ -116,6 +106,63 @@ pub fn page_sql(
         ),
         format!("SELECT count(*) FROM contacts WHERE {filter}"),
     )
+}
+
+/// The WHERE of a listing, over the parameters `page_sql` names.
+fn filter_sql(identifier: Option<Identifier>) -> String {
+    let column = identifier.map_or("phone", identifier_column);
+    format!(
+        "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
+         AND ($4::text[] IS NULL OR tags @> $4)
+         AND ($7::text IS NULL OR EXISTS (
+             SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
+             WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
+         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)
+         AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
+                                       ELSE consent->$9->>'status' = $10 END)"
+    )
+}
+
+/// Where an export is: the last contact it wrote, in creation order.
+pub type ExportCursor = Option<(time::OffsetDateTime, Uuid)>;
+
+/// The next `limit` contacts of an export after `after`, oldest first (keyset paging on the
+/// `(tenant_id, created_at, id)` index: every chunk costs the same, however deep), with the
+/// list's filters.
+pub async fn export_chunk(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: Filter<'_>,
+    after: ExportCursor,
+    limit: i64,
+) -> Result<Vec<ContactView>, sqlx::Error> {
+    let exact = filter.exact.map(|(identifier, _)| identifier);
+    let sql = format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE {}
+           AND ($11::timestamptz IS NULL OR (created_at, id) > ($11, $12))
+         ORDER BY created_at, id OFFSET $5 LIMIT $6",
+        filter_sql(exact)
+    );
+    let channel = filter.consent.map(|(c, _)| c.as_str());
+    let status = filter
+        .consent
+        .and_then(|(_, s)| s)
+        .map(ConsentStatus::as_str);
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(filter.exact.map(|(_, value)| value))
+        .bind(filter.include_deleted)
+        .bind(filter.tag.map(|t| vec![t.to_owned()]))
+        .bind(0i64)
+        .bind(limit)
+        .bind(filter.group)
+        .bind(filter.search.map(like_pattern))
+        .bind(channel)
+        .bind(status)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map(|(_, id)| id))
+        .fetch_all(pool)
+        .await
 }
 
 /// A page of the tenant's contacts: filtered, sorted by `sort` (ties by id, the same way),

@@ -5,7 +5,7 @@
 mod list;
 mod write;
 
-pub use list::{Filter, SortKey, like_pattern, page, page_sql};
+pub use list::{ExportCursor, Filter, SortKey, export_chunk, like_pattern, page, page_sql};
 pub use write::{Held, insert_new, lock_holding, update_existing};
 
 use crate::validate::Identifier;
