@@ -444,14 +444,26 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
 }
 
+/// Query of `DELETE /api/v1/contacts/{id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Erase for good instead of a soft delete: the contact, its memberships and events, and
+    /// its row in every stored import and result (which becomes `erased`). Answers 204.
+    #[serde(default)]
+    erase: bool,
+}
+
 /// `DELETE /api/v1/contacts/{id}`: soft-deletes the contact (it keeps its identifiers, so a
 /// later import matches it: skipped with `deleted_contact`, or restored with
-/// `restoreDeleted`); answers the contact. Deleting a deleted contact changes nothing.
+/// `restoreDeleted`); answers the contact. Deleting a deleted contact changes nothing. With
+/// `?erase=true` the contact is erased for good, everywhere the service stored it.
 #[utoipa::path(
-    delete, path = "/api/v1/contacts/{id}", operation_id = "deleteContact", tag = "contacts", summary = "Soft-delete a contact",
-    params(("id" = uuid::Uuid, Path, description = "The contact's id")),
+    delete, path = "/api/v1/contacts/{id}", operation_id = "deleteContact", tag = "contacts", summary = "Soft-delete a contact, or erase it for good",
+    params(("id" = uuid::Uuid, Path, description = "The contact's id"), DeleteQuery),
     responses(
-        (status = 200, description = "The contact, with its deletedAt", body = ContactView),
+        (status = 200, description = "Soft-deleted: the contact, with its deletedAt", body = ContactView),
+        (status = 204, description = "Erased (`?erase=true`): no copy of it is left"),
         (status = 404, description = "No such contact of this tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -459,8 +471,24 @@ pub async fn delete_one(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> Result<Json<ContactView>, ApiError> {
-    set_deleted(&state, &tenant, &id, true).await
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    if !q.erase {
+        return Ok(set_deleted(&state, &tenant, &id, true)
+            .await?
+            .into_response());
+    }
+    let id = parse_id(&id, "contact")?;
+    match crate::store::erasure::erase(&state.pool, tenant.id, id).await? {
+        crate::store::erasure::Erasure::NotFound => {
+            Err(ApiError::not_found(format!("no contact {id}")))
+        }
+        crate::store::erasure::Erasure::Erased { rows } => {
+            // Neither the id nor anything of the contact: the tenant and a count only.
+            tracing::info!(tenant_id = %tenant.id, stored_rows = rows, "contact erased");
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
 }
 
 /// `POST /api/v1/contacts/{id}/restore`: undoes a soft delete; answers the contact.

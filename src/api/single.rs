@@ -95,6 +95,7 @@ async fn apply_one(
             index: 0,
             parsed: parsed.clone(),
             duplicate: false,
+            erased: false,
         };
         let applying = plan::Applying {
             source: "api".into(),
@@ -206,7 +207,9 @@ pub async fn patch(
                 "contact {id} is deleted: restore it (POST /api/v1/contacts/{id}/restore) before changing it"
             )))
         }
-        RowStatus::Skipped => Err(ApiError::not_found(format!("no contact {id}"))),
+        RowStatus::Skipped | RowStatus::Erased => {
+            Err(ApiError::not_found(format!("no contact {id}")))
+        }
         RowStatus::Created | RowStatus::Updated => contacts::get(&state.pool, tenant.id, id)
             .await?
             .map(Json)

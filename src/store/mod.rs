@@ -7,6 +7,7 @@
 pub mod batches;
 pub mod callbacks;
 pub mod contacts;
+pub mod erasure;
 pub mod events;
 pub mod fields;
 pub mod groups;

@@ -120,6 +120,9 @@ text_enum! {
         Updated = "updated",
         Skipped = "skipped",
         Failed = "failed",
+        /// The row's contact was erased since: the row keeps its place and nothing else. An
+        /// import counts it as skipped.
+        Erased = "erased",
     }
 }
 

@@ -36,6 +36,9 @@ pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
 /// with its message.
 pub const INVALID_ROW: &str = "$invalidRow";
 
+/// What an erased contact's rows become in every stored payload: this, and nothing else.
+pub const ERASED_ROW: &str = r#"{"$erased":true}"#;
+
 /// A stored row that could not become a contact, with the reason.
 pub fn invalid_row(message: String) -> serde_json::Value {
     let mut m = serde_json::Map::new();

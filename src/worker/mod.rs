@@ -38,7 +38,7 @@ fn counts_of(outcomes: &[RowOutcome]) -> Counts {
         match o.status {
             RowStatus::Created => c.created += 1,
             RowStatus::Updated => c.updated += 1,
-            RowStatus::Skipped => c.skipped += 1,
+            RowStatus::Skipped | RowStatus::Erased => c.skipped += 1,
             RowStatus::Failed => c.failed += 1,
         }
     }
@@ -273,6 +273,7 @@ fn validate_batch(
                 index,
                 parsed: validate::validate_stored_text(text.get(), &rules),
                 duplicate: duplicates.binary_search(&index).is_ok(),
+                erased: text.get() == validate::ERASED_ROW,
             }
         })
         .collect();

@@ -20,6 +20,8 @@ pub struct RowInput {
     pub parsed: Result<ValidContact, Vec<RowIssue>>,
     /// Another row of the same import has the same identifier.
     pub duplicate: bool,
+    /// The row's contact was erased before the row was applied: it is applied to nothing.
+    pub erased: bool,
 }
 
 /// Where and when rows are applied: what a consent they set records as its source and time,
@@ -394,6 +396,10 @@ pub fn plan(
     let mut set = WorkingSet::new(existing);
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
+        if row.erased {
+            outcomes.push(outcome(row.index, RowStatus::Erased, None));
+            continue;
+        }
         let contact = match row.parsed {
             Err(errors) => {
                 outcomes.push(failed(row.index, errors));
@@ -558,6 +564,7 @@ mod tests {
             index,
             parsed: validate_contact(&raw, &rules),
             duplicate: false,
+            erased: false,
         }
     }
 

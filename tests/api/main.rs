@@ -18,6 +18,7 @@ mod contacts;
 mod contract;
 mod dry_runs;
 mod encodings;
+mod erasure;
 mod events_callbacks;
 mod exports;
 mod file_limits;

@@ -87,7 +87,7 @@ impl StoredContact {
     }
 }
 
-const STORED_COLUMNS: &str =
+pub(super) const STORED_COLUMNS: &str =
     "id, external_id, phone, email, first_name, last_name, full_name, occupation,
     preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, tags, deleted_at,
     coalesce(consent, '{}') AS consent, status, email_status, phone_status";
