@@ -97,6 +97,7 @@ pub async fn intake(
     // work of several milliseconds: keep it off the I/O threads, which serve the status polls.
     let (request, duplicates) = tokio::task::spawn_blocking(move || {
         let request = intake::parse(&body)?;
+        intake::check_custom_columns(&request.custom_columns, &known)?;
         let parts = request.identifying_parts();
         intake::check_attribute_names(&parts, &known)?;
         let duplicates = intake::find_duplicates(&parts, &request.options);

@@ -10,6 +10,33 @@ use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+/// 422 for a BulkUpsert column that is neither one of its own nor a custom field of the
+/// tenant (`columns` as given: position and name).
+pub fn check_custom_columns(
+    columns: &[(usize, String)],
+    known: &HashSet<String>,
+) -> Result<(), IntakeError> {
+    let errors: Vec<FieldError> = columns
+        .iter()
+        .filter(|(_, name)| !known.contains(name))
+        .map(|(i, name)| {
+            FieldError::new(
+                format!("/columns/{i}"),
+                "unknown_column",
+                format!("{name:?} is neither a BulkUpsert column (contact_key, new_contact_key, name, surname, email, gsm, birthday, gender, status, email_permit, gsm_permit, email_status, gsm_status) nor a custom field of this tenant"),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IntakeError::invalid(
+            "the request names columns that do not exist; nothing was stored",
+            errors,
+        ))
+    }
+}
+
 /// 422 for custom attribute names the tenant has not defined (at most 100 listed).
 pub fn check_attribute_names(
     contacts: &[Value],

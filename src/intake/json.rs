@@ -1,6 +1,7 @@
 //! The body of `POST /api/v1/contacts`: its syntax is checked whole, its options read, and
 //! each contact kept as the JSON text it was sent as (the worker builds the contact).
 
+use super::bulk_upsert;
 use super::options::{import_options, take_bool};
 use super::{FieldError, IntakeError, IntakeRequest, MAX_CONTACTS};
 use crate::validate;
@@ -43,7 +44,26 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
         }
     }
     let mut errors = Vec::new();
-    let contacts =
+    let mut custom_columns = Vec::new();
+    let bulk_upsert = bulk_upsert::is_bulk_upsert(&body);
+    let contacts: Vec<Box<RawValue>> = if bulk_upsert {
+        if contacts_text.is_some() {
+            errors.push(FieldError::new(
+                "/contacts",
+                "invalid_value",
+                "send contacts, or columns with contactDatas (the BulkUpsert shape), not both",
+            ));
+        }
+        let converted = bulk_upsert::convert(&body, &mut errors);
+        custom_columns = converted.custom_columns;
+        body.extend(converted.options);
+        converted
+            .contacts
+            .iter()
+            .filter_map(|c| RawValue::from_string(c.to_string()).ok())
+            .map(|raw| checked_depth(&raw))
+            .collect()
+    } else {
         match contacts_text.map(|raw| (raw, serde_json::from_str::<Vec<&RawValue>>(raw.get()))) {
             Some((_, Ok(contacts))) => contacts.into_iter().map(checked_depth).collect(),
             None => {
@@ -70,17 +90,23 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
                 ));
                 Vec::new()
             }
-        };
+        }
+    };
+    let what = if bulk_upsert {
+        "/contactDatas"
+    } else {
+        "/contacts"
+    };
     if errors.is_empty() && contacts.is_empty() {
         errors.push(FieldError::new(
-            "/contacts",
+            what,
             "no_contacts",
-            "contacts is empty: send 1 to 3000 contacts",
+            format!("{} is empty: send 1 to 3000 contacts", &what[1..]),
         ));
     }
     if contacts.len() > MAX_CONTACTS {
         errors.push(FieldError::new(
-            format!("/contacts/{MAX_CONTACTS}"),
+            format!("{what}/{MAX_CONTACTS}"),
             "too_many_contacts",
             format!("{} contacts sent; one request takes at most {MAX_CONTACTS} (use a CSV import for more)", contacts.len()),
         ));
@@ -100,7 +126,11 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
             errors,
         ));
     }
-    Ok(IntakeRequest { contacts, options })
+    Ok(IntakeRequest {
+        contacts,
+        options,
+        custom_columns,
+    })
 }
 
 /// The JSON array of these contacts' texts, as the worker reads a batch.

@@ -8,6 +8,7 @@
 //! share and `checks` what holds for a request as a whole. Every problem is an `IntakeError`,
 //! which `api` answers as problem+json.
 
+mod bulk_upsert;
 mod checks;
 mod commit;
 pub mod csv;
@@ -24,7 +25,7 @@ pub mod vcard;
 pub mod xlsx;
 
 pub use crate::store::imports::Idempotency;
-pub use checks::{check_attribute_names, check_backlog, find_duplicates};
+pub use checks::{check_attribute_names, check_backlog, check_custom_columns, find_duplicates};
 pub use commit::commit;
 pub use error::{FieldError, IntakeError};
 pub use json::parse;
@@ -51,6 +52,8 @@ pub struct IntakeRequest {
     /// builds the contact.
     pub contacts: Vec<Box<RawValue>>,
     pub options: ImportOptions,
+    /// BulkUpsert's columns naming custom fields, with their place in `columns`.
+    pub custom_columns: Vec<(usize, String)>,
 }
 
 impl IntakeRequest {

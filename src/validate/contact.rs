@@ -9,7 +9,7 @@ use super::attributes::read_attributes;
 use super::consent::{read_consent, read_reach};
 use super::date::{ParsedDate, parse_date, partial_date};
 use super::identifiers::{
-    check_channels, read_contact_id, read_email, read_external_id, read_phone,
+    check_channels, read_contact_id, read_email, read_external_id, read_new_external_id, read_phone,
 };
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read, text_patch};
 use super::{
@@ -82,6 +82,7 @@ pub fn validate_contact(raw: &Value, rules: &Rules) -> Result<ValidContact, Vec<
         email_status: keep(e, read_reach(contact.get("emailStatus"), "emailStatus")),
         phone_status: keep(e, read_reach(contact.get("phoneStatus"), "phoneStatus")),
         id: None,
+        new_external_id: keep(e, read_new_external_id(contact)),
         warnings: Vec::new(),
     };
     if rules.dedupe_on == Identifier::Id {

@@ -112,11 +112,30 @@ pub(super) fn read_external_id(
 }
 
 fn read_external_id_value(value: Option<&Value>) -> Result<Patch<ExternalId>, RowIssue> {
-    Ok(match read(value, "externalId", Numbers::AsText)? {
+    external_id_as(value, "externalId")
+}
+
+/// The external id a matched contact is given instead of the one it was matched on
+/// (BulkUpsert's `new_contact_key`).
+pub(super) fn read_new_external_id(
+    contact: &Map<String, Value>,
+) -> Result<Patch<ExternalId>, RowIssue> {
+    match external_id_as(contact.get(NEW_EXTERNAL_ID), "new_contact_key")? {
+        // It renames: it cannot clear.
+        Patch::Clear => Ok(Patch::Absent),
+        patch => Ok(patch),
+    }
+}
+
+/// The member a BulkUpsert row carries for `new_contact_key`.
+pub const NEW_EXTERNAL_ID: &str = "$newExternalId";
+
+fn external_id_as(value: Option<&Value>, field: &str) -> Result<Patch<ExternalId>, RowIssue> {
+    Ok(match read(value, field, Numbers::AsText)? {
         Text::Absent => Patch::Absent,
         Text::Null | Text::Blank => Patch::Clear,
         Text::Value(id) => {
-            check_len(&id, "externalId", MAX_EXTERNAL_ID_CHARS)?;
+            check_len(&id, field, MAX_EXTERNAL_ID_CHARS)?;
             Patch::Set(ExternalId(id.into_owned()))
         }
     })

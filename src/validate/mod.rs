@@ -26,7 +26,7 @@ pub use contact::{Gender, validate_contact};
 pub use date::DateFormat;
 pub use depth::{MAX_JSON_DEPTH, json_depth};
 pub use email::{Email, normalize_email};
-pub use identifiers::{ContactId, ExternalId, dedupe_key};
+pub use identifiers::{ContactId, ExternalId, NEW_EXTERNAL_ID, dedupe_key};
 pub use part::identifying_part;
 pub use phone::{Phone, normalize_phone, parse_region};
 pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
@@ -271,6 +271,9 @@ pub struct ValidContact {
     pub phone_status: Patch<consent::Reach>,
     /// The contact's own id, read only when rows are matched on it (`dedupeOn: "id"`).
     pub id: Option<ContactId>,
+    /// The external id a matched contact gets instead of the one it was matched on
+    /// (BulkUpsert's `new_contact_key`).
+    pub new_external_id: Patch<ExternalId>,
     /// What was read but left out, such as a date without a year (`partial_date`).
     pub warnings: Vec<RowIssue>,
 }

@@ -471,6 +471,9 @@ pub fn plan(
             (_, Some(i)) => {
                 let mut candidate = set.contacts[i].clone();
                 apply(&mut candidate, &contact, options.overwrite);
+                if let Patch::Set(new) = &contact.new_external_id {
+                    candidate.external_id = Some(new.as_str().to_owned());
+                }
                 apply_tags(&mut candidate.tags, &contact.tags, options);
                 let before = &set.contacts[i];
                 apply_consent(

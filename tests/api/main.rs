@@ -13,6 +13,7 @@ mod requests;
 mod webdriver;
 
 mod batches;
+mod bulk_upsert;
 mod contact_export;
 mod contacts;
 mod contract;
