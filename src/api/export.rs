@@ -58,7 +58,7 @@ const COLUMNS: [&str; 24] = [
 pub struct ExportQuery {
     /// `csv` (default) or `ndjson`: one contact, as `GET /api/v1/contacts/{id}` gives it, per
     /// line.
-    #[param(pattern = "^(csv|ndjson)$")]
+    #[param(pattern = "^(csv|ndjson)?$")]
     format: Option<String>,
     /// As for the list.
     search: Option<String>,

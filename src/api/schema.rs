@@ -88,6 +88,33 @@ pub struct ContactInput {
     pub phone_status: Option<crate::validate::consent::Reach>,
 }
 
+/// The body of `POST /api/v1/contacts`: the contacts shape, or BulkUpsert's.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IntakeBody {
+    Contacts(ContactsRequest),
+    BulkUpsert(BulkUpsertRequest),
+}
+
+/// BulkUpsert's shape: the rows' values under `columns`. `contact_key` is the identifier
+/// (`externalId`); `new_contact_key` renames the matched contact; `name` → firstName,
+/// `surname` → lastName, `email`, `gsm` → phone, `birthday`, `gender` (`M`/`F`/`male`/`female`),
+/// `status` (`A`/`P`), `email_permit`/`gsm_permit` (booleans → consent email/sms),
+/// `email_status`/`gsm_status` (`A`/`P`), and custom field names. An unknown column is a 422.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkUpsertRequest {
+    #[schema(min_items = 1)]
+    pub columns: Vec<String>,
+    /// 1 to 3000 rows, each an array in `columns` order or an object keyed by column name.
+    #[schema(min_items = 1, max_items = 3000)]
+    pub contact_datas: Vec<Value>,
+    /// Default false: only update (`mode: updateOnly`); true: `upsert`.
+    pub insert_if_not_exists: Option<bool>,
+    /// Default true: if any row fails, apply none (`allOrNothing`).
+    pub fail_on_error: Option<bool>,
+}
+
 /// The body of `POST /api/v1/contacts`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
