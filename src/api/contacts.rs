@@ -273,7 +273,7 @@ pub struct PageMeta {
 }
 
 /// A phone from a query string: a `+` sent unencoded arrives as a space.
-fn phone_from_query(raw: &str) -> Option<String> {
+pub(super) fn phone_from_query(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
     let international = if trimmed.starts_with('+') || trimmed.starts_with("00") {
         trimmed.to_owned()

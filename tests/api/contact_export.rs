@@ -103,6 +103,19 @@ async fn every_matching_contact_is_exported_and_the_csv_imports_back_unchanged()
         .await
         .unwrap();
     assert_eq!(opted_out.lines().count(), 251);
+    let one = app
+        .get(
+            &key,
+            &format!(
+                "/api/v1/contacts/export.csv?phone={}",
+                phone(10).replace('+', "%2B")
+            ),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(one.lines().count(), 2, "{one}");
 
     let ndjson = app
         .get(&key, "/api/v1/contacts/export.csv?format=ndjson&tag=t1")
