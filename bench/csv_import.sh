@@ -7,9 +7,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rows=${1:-1000000}
 workers=${2:-2}
-admin=${ADMIN_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
-db="bench_csv_$$"
-port=$((20000 + RANDOM % 20000))
 data=bench/data
 mkdir -p "$data"
 file="$data/contacts-$rows.csv"
@@ -17,23 +14,9 @@ if [ ! -s "$file" ]; then
   echo "generating $file" >&2
   python3 ../shared/bench/gen_contacts.py csv "$rows" > "$file"
 fi
-cargo build --release --quiet
-bin=target/release/contact-import
-psql "$admin" -qc "CREATE DATABASE $db"
-export DATABASE_URL="${admin%/*}/$db" AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
-export QUEUE_PREFIX="bench_$$" LISTEN_ADDR="127.0.0.1:$port" WORKERS="$workers" RUST_LOG=warn
-"$bin" run & pid=$!
-cleanup() {
-  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-  if command -v rabbitmqctl >/dev/null; then
-    for q in "$QUEUE_PREFIX.batches" "$QUEUE_PREFIX.batches.dlq"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
-  fi
-}
-trap cleanup EXIT
-until curl -sf "http://$LISTEN_ADDR/readyz" >/dev/null; do sleep 0.2; done
-key=$("$bin" tenant create bench | tail -n 1)
-auth="Authorization: Bearer $key"
+. bench/service.sh
+WORKERS=$workers start_service csv
+auth="Authorization: Bearer $KEY"
 for field in '{"name":"plan","type":"enum","options":["free","standard","premium","trial"]}' \
              '{"name":"account_balance","type":"number"}'; do
   curl -sf -X POST "http://$LISTEN_ADDR/api/v1/fields" -H "$auth" -H 'content-type: application/json' -d "$field" >/dev/null
@@ -48,7 +31,7 @@ while :; do
   sleep 0.5
 done
 done_at=$(date +%s.%N)
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 python3 - "$rows" "$start" "$stored" "$done_at" "$rss_kb" "$status" <<'PY'
 import json, sys
 rows, start, stored, done, rss = int(sys.argv[1]), *map(float, sys.argv[2:5]), int(sys.argv[5])

@@ -9,28 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 file=$1
 content_type=$2
 query=${3:-}
-admin=${ADMIN_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
-db="bench_upload_$$"
-port=$((20000 + RANDOM % 20000))
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=target/release/contact-import
-fi
-psql "$admin" -qc "CREATE DATABASE $db"
-export DATABASE_URL="${admin%/*}/$db" AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
-export QUEUE_PREFIX="bench_$$" LISTEN_ADDR="127.0.0.1:$port" WORKERS=${WORKERS:-2} RUST_LOG=warn
-"$BIN" run & pid=$!
-cleanup() {
-  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
-  if command -v rabbitmqctl >/dev/null; then
-    for q in "$QUEUE_PREFIX.batches" "$QUEUE_PREFIX.batches.dlq"; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
-  fi
-}
-trap cleanup EXIT
-until curl -sf "http://$LISTEN_ADDR/readyz" >/dev/null; do sleep 0.2; done
-key=$("$BIN" tenant create bench | tail -n 1)
-auth="Authorization: Bearer $key"
+. bench/service.sh
+start_service upload
+auth="Authorization: Bearer $KEY"
 start=$(date +%s.%N)
 code=$(curl -s -o /tmp/upload_answer.$$ -w '%{http_code}' -X POST "http://$LISTEN_ADDR/api/v1/imports$query" \
   -H "$auth" -H "content-type: $content_type" --data-binary "@$file")
@@ -45,7 +26,7 @@ if [ "$code" = 202 ]; then
   done
 fi
 done_at=$(date +%s.%N)
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 python3 - "$code" "$start" "$done_at" "$rss_kb" "$status" "$(stat -c %s "$file")" <<'PY'
 import json, sys
 code, start, done, rss, body, size = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])

@@ -68,8 +68,8 @@ pub(super) async fn decoded_body(
 #[utoipa::path(
     post, path = "/api/v1/contacts", operation_id = "importContacts", tag = "contacts",
     summary = "Add or update up to 3000 contacts, asynchronously",
-    description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows). With the header `Prefer: wait=N` (RFC 7240, N ≤ 60 seconds), an import final within N seconds is answered 200 with its status and every row, and `Preference-Applied: wait=N`. (The header is not listed as a parameter: its answer depends on time, which a contract run cannot hold constant.)",
-    request_body = crate::api::schema::IntakeBody,
+    description = "Answers 202 once the request is durably stored; workers then validate and apply each row. A problem in one contact fails that row only (see the import's rows). With the header `Prefer: wait=N` (RFC 7240, N ≤ 60 seconds), an import final within N seconds is answered 200 with its status and every row, and `Preference-Applied: wait=N`. (The header is not listed as a parameter: its answer depends on time, which a contract run cannot hold constant.) The body may also be in BulkUpsert's shape, `{\"columns\": [...], \"contactDatas\": [[...]], \"insertIfNotExists\", \"failOnError\"}` (docs/api.md); it is described here, not as a second schema, whose union the contract run's generator cannot draw from.",
+    request_body = crate::api::schema::ContactsRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key and body answers the first 202 and imports nothing twice; the same key with another body is a 422", max_length = 255, pattern = "^[\\x21-\\x7E]([\\x20-\\x7E]*[\\x21-\\x7E])?$")),
     responses(
         (status = 202, description = "Stored; poll `statusUrl`", body = Accepted),

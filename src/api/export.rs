@@ -24,23 +24,9 @@ use uuid::Uuid;
 /// Contacts read per query.
 const CHUNK: i64 = 1000;
 
-/// The fixed columns of the CSV export, before the custom fields and the timestamps.
-const COLUMNS: [&str; 24] = [
-    "id",
-    "externalId",
-    "phone",
-    "email",
-    "firstName",
-    "lastName",
-    "fullName",
-    "occupation",
-    "preferredChannel",
-    "gender",
-    "birthday",
-    "address",
-    "city",
-    "state",
-    "zip",
+/// The columns of the CSV export after the contact's plain members, before its custom fields
+/// and timestamps.
+const MORE_COLUMNS: [&str; 9] = [
     "status",
     "emailStatus",
     "phoneStatus",
@@ -51,6 +37,13 @@ const COLUMNS: [&str; 24] = [
     "tags",
     "groups",
 ];
+
+/// The fixed columns of the CSV export, in `row`'s order.
+fn columns() -> impl Iterator<Item = &'static str> {
+    std::iter::once("id")
+        .chain(crate::validate::CONTACT_FIELDS)
+        .chain(MORE_COLUMNS)
+}
 
 /// Query of the export: the list's filters, and the format.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -214,9 +207,8 @@ pub async fn export(
     custom.sort();
     let head = match format {
         Format::Csv => {
-            let header = COLUMNS
-                .iter()
-                .map(|c| (*c).to_owned())
+            let header = columns()
+                .map(str::to_owned)
                 .chain(custom.iter().cloned())
                 .chain(["createdAt".to_owned(), "updatedAt".to_owned()]);
             super::results::encode([header.collect::<Vec<_>>()])
@@ -265,7 +257,7 @@ pub async fn export(
         .map_err(|_| ApiError::internal())
 }
 
-/// One contact's cells, in `COLUMNS` order, then its custom fields, then its timestamps.
+/// One contact's cells, in `columns()` order, then its custom fields, then its timestamps.
 fn row(c: &ContactView, custom: &[String]) -> Vec<String> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let consent = |channel: Channel| {

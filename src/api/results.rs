@@ -17,26 +17,10 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Columns of a JSON import's results file: the flat contact fields, then the attributes.
-const JSON_COLUMNS: [&str; 15] = [
-    "externalId",
-    "phone",
-    "email",
-    "firstName",
-    "lastName",
-    "fullName",
-    "occupation",
-    "preferredChannel",
-    "gender",
-    "birthday",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "customAttributes",
-];
-
 fn json_columns() -> impl Iterator<Item = &'static str> {
-    JSON_COLUMNS.into_iter()
+    crate::validate::CONTACT_FIELDS
+        .into_iter()
+        .chain(["customAttributes"])
 }
 
 /// `GET /api/v1/imports/{id}/results.csv`.

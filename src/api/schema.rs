@@ -78,8 +78,7 @@ pub struct ContactInput {
     /// `yes`/`no`, `true`/`false`, `1`/`0`, `subscribed`/`unsubscribed`) or an object with its
     /// time and source; `null` clears a channel. A stored opt-out is kept unless
     /// `allowResubscribe`.
-    #[schema(value_type = Option<BTreeMap<crate::validate::consent::Channel, Value>>)]
-    pub consent: Option<BTreeMap<String, Value>>,
+    pub consent: Option<ConsentsInput>,
     /// `active` (default) or `passive`: kept, but to be sent nothing.
     pub status: Option<crate::validate::consent::Reach>,
     /// `passive`: the email address is unreachable.
@@ -88,31 +87,37 @@ pub struct ContactInput {
     pub phone_status: Option<crate::validate::consent::Reach>,
 }
 
-/// The body of `POST /api/v1/contacts`: the contacts shape, or BulkUpsert's.
+/// A row's consent, by channel; a channel left out is left as it is, `null` clears it.
 #[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum IntakeBody {
-    Contacts(ContactsRequest),
-    BulkUpsert(BulkUpsertRequest),
+pub struct ConsentsInput {
+    pub email: Option<ConsentInput>,
+    pub sms: Option<ConsentInput>,
+    pub whatsapp: Option<ConsentInput>,
+    pub call: Option<ConsentInput>,
 }
 
-/// BulkUpsert's shape: the rows' values under `columns`. `contact_key` is the identifier
-/// (`externalId`); `new_contact_key` renames the matched contact; `name` → firstName,
-/// `surname` → lastName, `email`, `gsm` → phone, `birthday`, `gender` (`M`/`F`/`male`/`female`),
-/// `status` (`A`/`P`), `email_permit`/`gsm_permit` (booleans → consent email/sms),
-/// `email_status`/`gsm_status` (`A`/`P`), and custom field names. An unknown column is a 422.
+/// One channel's consent: a word (`optedIn`, `optedOut`, `yes`/`no`, `subscribed`, …), a
+/// boolean or 0/1, or the status with its time and source.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkUpsertRequest {
-    #[schema(min_items = 1)]
-    pub columns: Vec<String>,
-    /// 1 to 3000 rows, each an array in `columns` order or an object keyed by column name.
-    #[schema(min_items = 1, max_items = 3000)]
-    pub contact_datas: Vec<Value>,
-    /// Default false: only update (`mode: updateOnly`); true: `upsert`.
-    pub insert_if_not_exists: Option<bool>,
-    /// Default true: if any row fails, apply none (`allOrNothing`).
-    pub fail_on_error: Option<bool>,
+#[serde(untagged)]
+pub enum ConsentInput {
+    Word(String),
+    Flag(bool),
+    Number(u8),
+    Detailed(ConsentDetail),
+}
+
+/// A consent with its time and source.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentDetail {
+    /// `optedIn` or `optedOut` (or another spelling of them).
+    pub status: String,
+    /// When it was given, RFC 3339; default when applied.
+    #[schema(format = DateTime)]
+    pub at: Option<String>,
+    /// Where from (at most 255 characters); default `import:<asyncSessionId>`, or `api`.
+    #[schema(max_length = 255)]
+    pub source: Option<String>,
 }
 
 /// The body of `POST /api/v1/contacts`.

@@ -10,23 +10,8 @@ use crate::validate::{FieldKind, Identifier};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// Contact fields a column can map to, by API name.
-pub const FIELDS: [&str; 23] = [
-    "id",
-    "externalId",
-    "phone",
-    "email",
-    "firstName",
-    "lastName",
-    "fullName",
-    "occupation",
-    "preferredChannel",
-    "gender",
-    "birthday",
-    "address",
-    "city",
-    "state",
-    "zip",
+/// What a column can map to besides the contact's plain members (`CONTACT_FIELDS`).
+const MORE_FIELDS: [&str; 8] = [
     "tags",
     "status",
     "emailStatus",
@@ -36,6 +21,14 @@ pub const FIELDS: [&str; 23] = [
     "consent.whatsapp",
     "consent.call",
 ];
+
+/// Contact fields a column can map to, by API name: the contact's own id, its plain members
+/// and `MORE_FIELDS`.
+pub fn fields() -> impl Iterator<Item = &'static str> {
+    std::iter::once("id")
+        .chain(crate::validate::CONTACT_FIELDS)
+        .chain(MORE_FIELDS)
+}
 
 /// Other names a column may carry for a field.
 const ALIASES: [(&str, &str); 6] = [
@@ -210,7 +203,7 @@ impl Target {
 
 fn field_named(name: &str) -> Option<&'static str> {
     let n = normalise(name);
-    FIELDS.into_iter().find(|f| normalise(f) == n).or_else(|| {
+    fields().find(|f| normalise(f) == n).or_else(|| {
         ALIASES
             .into_iter()
             .find(|(alias, _)| normalise(alias) == n)
@@ -246,10 +239,7 @@ fn automatic(header: &str) -> Option<(&'static str, Rank)> {
         .position(|(_, c)| normalise(c) == n)
     {
         let field = known_headers::RANKED[at].0;
-        return FIELDS
-            .into_iter()
-            .find(|f| *f == field)
-            .map(|f| (f, Rank::Known(at)));
+        return fields().find(|f| *f == field).map(|f| (f, Rank::Known(at)));
     }
     field_named(header).map(|field| {
         let rank = match known_headers::ADDRESS_FIELDS.contains(&field) {

@@ -62,6 +62,24 @@ pub fn validate_stored_text(text: &str, rules: &Rules) -> Result<ValidContact, V
     validate_contact(&value, rules)
 }
 
+/// The flat contact's plain members, in the order files and results list them.
+pub const CONTACT_FIELDS: [&str; 14] = [
+    "externalId",
+    "phone",
+    "email",
+    "firstName",
+    "lastName",
+    "fullName",
+    "occupation",
+    "preferredChannel",
+    "gender",
+    "birthday",
+    "address",
+    "city",
+    "state",
+    "zip",
+];
+
 /// Longest first name, last name, full name, occupation, city or state.
 pub const MAX_NAME_CHARS: usize = 255;
 /// Longest street address.
