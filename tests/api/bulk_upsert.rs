@@ -39,14 +39,8 @@ async fn a_bulk_upsert_body_gives_the_same_contacts_as_the_equivalent_json() {
     let app = spawn_with(test_settings().await, Roles::ALL).await;
     let keys = [app.tenant("bulk").await, app.tenant("json").await];
     for key in &keys {
-        let answer = app
-            .request(reqwest::Method::POST, "/api/v1/fields")
-            .bearer_auth(key)
-            .json(&json!({"name": "plan", "type": "string"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 201);
+        app.define_field(key, &json!({"name": "plan", "type": "string"}))
+            .await;
     }
     let bulk = json!({
         "columns": ["contact_key", "name", "surname", "email", "gsm", "birthday", "gender", "status", "email_permit", "gsm_permit", "gsm_status", "plan"],

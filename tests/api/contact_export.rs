@@ -11,14 +11,8 @@ use serde_json::{Value, json};
 async fn every_matching_contact_is_exported_and_the_csv_imports_back_unchanged() {
     let app = spawn_with(test_settings().await, Roles::ALL).await;
     let key = app.tenant("acme").await;
-    let answer = app
-        .request(reqwest::Method::POST, "/api/v1/fields")
-        .bearer_auth(&key)
-        .json(&json!({"name": "plan", "type": "string"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 201);
+    app.define_field(&key, &json!({"name": "plan", "type": "string"}))
+        .await;
     // 2,500 contacts: three chunks of the export.
     let contacts: Vec<Value> = (0..2500)
         .map(|n| {

@@ -20,14 +20,8 @@ fn by_phone(n: usize) -> String {
 async fn dates_are_read_in_the_date_format_and_a_missing_year_leaves_the_field_unset() {
     let app = spawn_with(test_settings().await, Roles::ALL).await;
     let key = app.tenant("acme").await;
-    let answer = app
-        .request(reqwest::Method::POST, "/api/v1/fields")
-        .bearer_auth(&key)
-        .json(&json!({"name": "signed_up", "type": "date"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 201);
+    app.define_field(&key, &json!({"name": "signed_up", "type": "date"}))
+        .await;
     let file = format!(
         "phone;firstName;birthday;signed_up\n\
          {};Léa;21/03/1987;02/01/2020\n\

@@ -7,6 +7,18 @@ use serde_json::Value;
 use std::time::Duration;
 
 impl Client {
+    /// `POST /api/v1/fields`: defines a custom field, expecting 201.
+    pub async fn define_field(&self, key: &str, field: &Value) {
+        let answer = self
+            .request(reqwest::Method::POST, "/api/v1/fields")
+            .bearer_auth(key)
+            .json(field)
+            .send()
+            .await
+            .expect("POST /api/v1/fields");
+        assert_eq!(answer.status(), 201, "{field}");
+    }
+
     /// `POST /api/v1/contacts` with a JSON body.
     pub async fn post_contacts(&self, key: &str, body: &Value) -> reqwest::Response {
         self.request(reqwest::Method::POST, "/api/v1/contacts")

@@ -119,14 +119,8 @@ async fn one_contact_is_applied_at_once_with_the_bulk_rules() {
 async fn a_merge_patch_changes_what_it_sends() {
     let app = spawn_with(test_settings().await, Roles::ALL).await;
     let key = app.tenant("acme").await;
-    let answer = app
-        .request(reqwest::Method::POST, "/api/v1/fields")
-        .bearer_auth(&key)
-        .json(&json!({"name": "plan", "type": "string"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 201);
+    app.define_field(&key, &json!({"name": "plan", "type": "string"}))
+        .await;
     let status = app
         .import_and_wait(
             &key,

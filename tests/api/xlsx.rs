@@ -15,14 +15,8 @@ async fn the_first_sheet_of_an_xlsx_file_is_imported_like_a_csv_file() {
     settings.max_xlsx_bytes = 8 * 1024;
     let app = spawn_with(settings, Roles::ALL).await;
     let key = app.tenant("acme").await;
-    let field = app
-        .request(reqwest::Method::POST, "/api/v1/fields")
-        .bearer_auth(&key)
-        .json(&json!({"name": "vip", "type": "boolean"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(field.status(), 201);
+    app.define_field(&key, &json!({"name": "vip", "type": "boolean"}))
+        .await;
     // tests/data/make_xlsx.py writes it.
     let workbook: &[u8] = include_bytes!("../data/contacts.xlsx");
 
