@@ -24,25 +24,13 @@ use uuid::Uuid;
 /// Contacts read per query.
 const CHUNK: i64 = 1000;
 
-/// The columns of the CSV export after the contact's plain members, before its custom fields
-/// and timestamps.
-const MORE_COLUMNS: [&str; 9] = [
-    "status",
-    "emailStatus",
-    "phoneStatus",
-    "consent.email",
-    "consent.sms",
-    "consent.whatsapp",
-    "consent.call",
-    "tags",
-    "groups",
-];
-
-/// The fixed columns of the CSV export, in `row`'s order.
+/// The fixed columns of the CSV export, in `row`'s order (then the custom fields and the
+/// timestamps).
 fn columns() -> impl Iterator<Item = &'static str> {
     std::iter::once("id")
         .chain(crate::validate::CONTACT_FIELDS)
-        .chain(MORE_COLUMNS)
+        .chain(crate::validate::consent::FLAT_MEMBERS)
+        .chain(["tags", "groups"])
 }
 
 /// Query of the export: the list's filters, and the format.

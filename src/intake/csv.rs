@@ -10,24 +10,13 @@ use crate::validate::{FieldKind, Identifier};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// What a column can map to besides the contact's plain members (`CONTACT_FIELDS`).
-const MORE_FIELDS: [&str; 8] = [
-    "tags",
-    "status",
-    "emailStatus",
-    "phoneStatus",
-    "consent.email",
-    "consent.sms",
-    "consent.whatsapp",
-    "consent.call",
-];
-
 /// Contact fields a column can map to, by API name: the contact's own id, its plain members
-/// and `MORE_FIELDS`.
+/// (`CONTACT_FIELDS`), `tags`, and its statuses and consents.
 pub fn fields() -> impl Iterator<Item = &'static str> {
     std::iter::once("id")
         .chain(crate::validate::CONTACT_FIELDS)
-        .chain(MORE_FIELDS)
+        .chain(["tags"])
+        .chain(crate::validate::consent::FLAT_MEMBERS)
 }
 
 /// Other names a column may carry for a field.

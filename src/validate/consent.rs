@@ -13,6 +13,18 @@ use time::format_description::well_known::Rfc3339;
 use super::text::{Numbers, Text, check_len, invalid_value, kind_of, quoted, read};
 use super::{Patch, RowIssue};
 
+/// A contact's statuses and consents as flat members (`consent.<channel>`), in the order file
+/// columns and the export list them.
+pub const FLAT_MEMBERS: [&str; 7] = [
+    "status",
+    "emailStatus",
+    "phoneStatus",
+    "consent.email",
+    "consent.sms",
+    "consent.whatsapp",
+    "consent.call",
+];
+
 /// The longest consent source.
 pub const MAX_SOURCE_CHARS: usize = 255;
 
