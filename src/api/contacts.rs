@@ -4,7 +4,7 @@ use super::error::{ApiError, FieldError, Problem};
 use super::{ApiQuery, AppState, parse_id};
 use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::{self, Accepted, Idempotency};
-use crate::store::contacts::{self, ContactView, Filter, SortKey};
+use crate::store::contacts::{self, ContactView, Cursor, Filter, SortKey, Start};
 use crate::store::fields;
 use crate::store::imports::{self, ImportStatus};
 use crate::store::row_results::{self, RowResultView};
@@ -209,8 +209,10 @@ const MAX_PAGE: i64 = 10_000_000;
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Contacts whose names, phone or email contain this, case-insensitive (at most 100
-    /// characters).
+    /// Contacts matching every term of this (at most 100 characters): a term matches the start
+    /// of a word of the names or the email (its local part and its domain), case- and
+    /// accent-insensitively; a term of digits matches the start of the phone, with or without
+    /// its country code, or its end.
     search: Option<String>,
     /// Sort key: firstName, lastName, phone, email or createdAt (default).
     #[param(pattern = "^(firstName|lastName|phone|email|createdAt)?$")]
@@ -250,6 +252,9 @@ pub struct ListQuery {
     /// 1-based page number.
     #[param(minimum = 1, maximum = 10_000_000)]
     page: Option<i64>,
+    /// The next page after a page: its `meta.nextCursor` (same cost at any depth). It carries
+    /// the sort and order it was given for; `sort` and `order` may be left out.
+    after: Option<String>,
     /// Contacts per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     per_page: Option<i64>,
@@ -266,10 +271,15 @@ pub struct ContactPage {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageMeta {
-    pub page: i64,
+    /// The page number; null for a page read `after` a cursor.
+    pub page: Option<i64>,
     pub per_page: i64,
     /// Contacts matching the query, over every page.
     pub total: i64,
+    /// `total` is an estimate: more contacts matched than are counted exactly (10,000).
+    pub total_is_estimate: bool,
+    /// `after` this for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A phone from a query string: a `+` sent unencoded arrives as a space.
@@ -317,8 +327,29 @@ pub async fn list(
             "perPage is 1 to 1000",
         ));
     }
+    let after = match q.after.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(token) => {
+            let cursor = Cursor::decode(token);
+            if cursor.is_none() {
+                errors.push(FieldError::new(
+                    "after",
+                    "invalid_value",
+                    "after is not a nextCursor of this API",
+                ));
+            }
+            if q.page.is_some() {
+                errors.push(FieldError::new(
+                    "page",
+                    "invalid_value",
+                    "page and after cannot be used together",
+                ));
+            }
+            cursor
+        }
+    };
     let sort = match q.sort.as_deref() {
-        None | Some("") => SortKey::default(),
+        None | Some("") => after.as_ref().map_or_else(SortKey::default, |c| c.sort),
         Some(s) => SortKey::parse(s).unwrap_or_else(|| {
             errors.push(FieldError::new(
                 "sort",
@@ -329,7 +360,8 @@ pub async fn list(
         }),
     };
     let ascending = match q.order.as_deref() {
-        None | Some("") | Some("desc") => false,
+        None | Some("") => after.as_ref().is_some_and(|c| c.ascending),
+        Some("desc") => false,
         Some("asc") => true,
         Some(other) => {
             errors.push(FieldError::new(
@@ -340,6 +372,19 @@ pub async fn list(
             false
         }
     };
+    if let Some(cursor) = &after
+        && (cursor.sort != sort || cursor.ascending != ascending)
+    {
+        errors.push(FieldError::new(
+            "after",
+            "invalid_value",
+            format!(
+                "after is a cursor of sort={}&order={}, not of this sort",
+                cursor.sort.as_str(),
+                if cursor.ascending { "asc" } else { "desc" }
+            ),
+        ));
+    }
     let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if search.is_some_and(|s| s.chars().count() > 100) {
         errors.push(FieldError::new(
@@ -361,7 +406,11 @@ pub async fn list(
         return Err(ApiError::unprocessable("bad query parameters", errors));
     }
     // Both are bounded above, so this cannot overflow.
-    let offset = (page - 1) * per_page;
+    let start = match after {
+        Some(cursor) => Start::After(cursor),
+        None => Start::Offset((page - 1) * per_page),
+    };
+    let page = q.after.is_none().then_some(page);
     let exact = match (&q.phone, &q.email, &q.external_id) {
         (Some(p), _, _) => Some((Identifier::Phone, phone_from_query(p))),
         (_, Some(e), _) => Some((Identifier::Email, Some(e.trim().to_lowercase()))),
@@ -370,56 +419,49 @@ pub async fn list(
     };
     let tag = q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let group = q.group.as_deref().map(str::trim).filter(|g| !g.is_empty());
-    let (data, total): (Vec<ContactView>, i64) = match &exact {
+    let value = match &exact {
         // An identifier that cannot be normalised is held by no contact.
-        Some((_, None)) => (Vec::new(), 0),
-        Some((identifier, Some(value))) => {
-            let filter = Filter {
-                exact: Some((*identifier, value)),
-                tag,
-                group,
-                search,
-                consent,
-                include_deleted: q.include_deleted,
-            };
-            contacts::page(
-                &state.pool,
-                tenant.id,
-                filter,
-                sort,
-                ascending,
-                offset,
-                per_page,
-            )
-            .await?
+        Some((_, None)) => {
+            return Ok(Json(ContactPage {
+                data: Vec::new(),
+                meta: PageMeta {
+                    page,
+                    per_page,
+                    total: 0,
+                    total_is_estimate: false,
+                    next_cursor: None,
+                },
+            }));
         }
-        None => {
-            let filter = Filter {
-                exact: None,
-                tag,
-                group,
-                search,
-                consent,
-                include_deleted: q.include_deleted,
-            };
-            contacts::page(
-                &state.pool,
-                tenant.id,
-                filter,
-                sort,
-                ascending,
-                offset,
-                per_page,
-            )
-            .await?
-        }
+        Some((identifier, Some(value))) => Some((*identifier, value.as_str())),
+        None => None,
     };
+    let filter = Filter {
+        exact: value,
+        tag,
+        group,
+        search,
+        consent,
+        include_deleted: q.include_deleted,
+    };
+    let found = contacts::page(
+        &state.pool,
+        tenant.id,
+        filter,
+        sort,
+        ascending,
+        start,
+        per_page,
+    )
+    .await?;
     Ok(Json(ContactPage {
-        data,
+        data: found.rows,
         meta: PageMeta {
             page,
             per_page,
-            total,
+            total: found.total,
+            total_is_estimate: found.total_is_estimate,
+            next_cursor: found.next.map(|c| c.encode()),
         },
     }))
 }

@@ -96,13 +96,13 @@ pub async fn analyse_stale(pool: &PgPool) -> Result<Vec<&'static str>, sqlx::Err
                 analysed.push(table);
             }
         }
-        // The search index's pending list (migration 0015): merged here once no import is
+        // The search index's pending list (migrations 0015 and 0019): merged here once no import is
         // being applied (merging it while batches insert would undo what it saves them), so
         // that searches do not scan a long list after an import.
         let pages: i64 = sqlx::query_scalar(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM import_batches WHERE state IN ('pending', 'held'))
                     THEN 0
-                    ELSE gin_clean_pending_list('contacts_search'::regclass) END",
+                    ELSE gin_clean_pending_list('contacts_words'::regclass) END",
         )
         .fetch_one(&mut *conn)
         .await?;

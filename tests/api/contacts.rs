@@ -120,7 +120,9 @@ async fn custom_fields_are_typed_and_listed() {
     app.finish().await;
 }
 
-/// `search` finds a substring of the names, phone or email, in any case; `sort` and `order`
+/// `search` finds the start of a word of the names or the email, in any case and with or
+/// without accents, and the start (with or without the country code) or the end of the
+/// phone; every term must match. `sort` and `order`
 /// order the pages (ties by id), and the pages add up.
 #[tokio::test]
 async fn contacts_are_searched_sorted_and_paged() {
@@ -130,7 +132,7 @@ async fn contacts_are_searched_sorted_and_paged() {
         {"phone": phone(0), "firstName": "Amina", "lastName": "Zahir", "email": "amina@example.com"},
         {"phone": phone(1), "firstName": "Youssef", "lastName": "Alami", "email": "y.alami@corp.ma"},
         {"phone": phone(2), "firstName": "Karim", "lastName": "Benali", "email": "kb@example.com"},
-        {"phone": phone(3), "firstName": "Sara"},
+        {"phone": phone(3), "firstName": "Sara", "fullName": "Ét-Tahiri SSeli"},
     ]}))
     .await;
     let first_names = |page: &Value| -> Vec<String> {
@@ -146,6 +148,19 @@ async fn contacts_are_searched_sorted_and_paged() {
         ("search=ALAMI", vec!["Youssef"]),
         ("search=corp.ma", vec!["Youssef"]),
         ("search=600000002", vec!["Karim"]),
+        (
+            "search=%2B2126000000",
+            vec!["Sara", "Karim", "Youssef", "Amina"],
+        ),
+        ("search=0002", vec!["Karim"]),
+        ("search=lami", vec![]),
+        ("search=amina%20zah", vec!["Amina"]),
+        ("search=amina%20benali", vec![]),
+        ("search=ET-TAH", vec!["Sara"]),
+        ("search=tahiri", vec!["Sara"]),
+        ("search=sseli", vec!["Sara"]),
+        ("search=y.alami%40co", vec!["Youssef"]),
+        ("search=%40corp", vec!["Youssef"]),
         (
             "search=example.com&sort=firstName&order=asc",
             vec!["Amina", "Karim"],
@@ -255,5 +270,138 @@ async fn contacts_are_searched_sorted_and_paged() {
             assert_eq!(response.status(), 422, "{query}");
         }
     }
+    app.finish().await;
+}
+
+/// `?after=<meta.nextCursor>` walks every sort both ways, contacts without the sort's value
+/// included (last going up, first going down), and gives exactly the list a single page
+/// gives, in its order, with `nextCursor` null on the last page; a cursor of another sort, a
+/// made-up one, or one beside `page` is a 422. A match of more than 10,000 contacts is counted
+/// to that point and its total marked as an estimate.
+#[tokio::test]
+async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    // 23 contacts: some without a first or last name, some without a phone or an email, and
+    // names that tie, so that the id decides.
+    let people: Vec<Value> = (0..23)
+        .map(|i| {
+            let mut c = json!({"externalId": format!("x{i}"), "tags": ["all"]});
+            if i % 4 != 0 {
+                c["phone"] = json!(phone(i));
+            }
+            if i % 3 != 0 {
+                c["email"] = json!(format!("p{i}@example.com"));
+            }
+            if i % 5 != 0 {
+                c["firstName"] = json!(["Ali", "Zoé", "Ben"][i % 3]);
+            }
+            if i % 2 == 0 {
+                c["lastName"] = json!(format!("L{}", i % 7));
+            }
+            c
+        })
+        .collect();
+    app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": people}))
+        .await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for sort in ["firstName", "lastName", "phone", "email", "createdAt"] {
+        for order in ["asc", "desc"] {
+            for filter in ["", "&tag=all"] {
+                let whole = app
+                    .get_json(
+                        &key,
+                        &format!("/api/v1/contacts?sort={sort}&order={order}&perPage=1000{filter}"),
+                    )
+                    .await;
+                assert_eq!(whole["meta"]["nextCursor"], Value::Null);
+                let expected = ids(&whole);
+                assert_eq!(expected.len(), 23);
+                let mut walked = Vec::new();
+                let mut query = format!("sort={sort}&order={order}&perPage=4{filter}");
+                let mut pages = 0;
+                loop {
+                    let page = app
+                        .get_json(&key, &format!("/api/v1/contacts?{query}"))
+                        .await;
+                    pages += 1;
+                    assert!(pages <= 6, "{sort} {order}: the walk does not end");
+                    assert_eq!(page["meta"]["total"], 23);
+                    assert_eq!(page["meta"]["totalIsEstimate"], false);
+                    walked.extend(ids(&page));
+                    match page["meta"]["nextCursor"].as_str() {
+                        // Only the first names the sort; the cursor carries it after that.
+                        Some(cursor) => query = format!("after={cursor}&perPage=4{filter}"),
+                        None => break,
+                    }
+                }
+                assert_eq!(walked, expected, "sort={sort}&order={order}{filter}");
+                // `page` gives the same pages, and a cursor to go on from.
+                let second = app
+                    .get_json(
+                        &key,
+                        &format!(
+                            "/api/v1/contacts?sort={sort}&order={order}&perPage=4&page=2{filter}"
+                        ),
+                    )
+                    .await;
+                assert_eq!(ids(&second), expected[4..8]);
+                let cursor = second["meta"]["nextCursor"].as_str().unwrap();
+                let third = app
+                    .get_json(&key, &format!("/api/v1/contacts?after={cursor}&perPage=4"))
+                    .await;
+                assert_eq!(ids(&third), expected[8..12]);
+                assert_eq!(third["meta"]["page"], Value::Null);
+            }
+        }
+    }
+    let first = app
+        .get_json(&key, "/api/v1/contacts?sort=email&order=asc&perPage=2")
+        .await;
+    let cursor = first["meta"]["nextCursor"].as_str().unwrap().to_owned();
+    for (query, field) in [
+        (format!("after={cursor}&sort=phone"), "after"),
+        (format!("after={cursor}&order=desc"), "after"),
+        (format!("after={cursor}&page=2"), "page"),
+        ("after=bm90LWEtY3Vyc29y".to_owned(), "after"),
+        ("after=%7B%7D".to_owned(), "after"),
+    ] {
+        let response = app.get(&key, &format!("/api/v1/contacts?{query}")).await;
+        assert_eq!(response.status(), 422, "{query}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["pointer"], field, "{query}: {problem}");
+    }
+
+    // 10,001 contacts with one tag: counted up to 10,000, then estimated.
+    let limit = contact_import::store::contacts::EXACT_COUNT_LIMIT as usize;
+    for from in (0..=limit).step_by(3000) {
+        let batch: Vec<Value> = (from..(from + 3000).min(limit + 1))
+            .map(|i| json!({"externalId": format!("big{i}"), "tags": ["big"]}))
+            .collect();
+        app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": batch}))
+            .await;
+    }
+    let tagged = app
+        .get_json(&key, "/api/v1/contacts?tag=big&perPage=1")
+        .await;
+    assert_eq!(
+        tagged["meta"]["totalIsEstimate"], true,
+        "{}",
+        tagged["meta"]
+    );
+    assert!(tagged["meta"]["total"].as_i64().unwrap() > limit as i64);
+    let all = app.get_json(&key, "/api/v1/contacts?perPage=1").await;
+    assert_eq!(
+        all["meta"]["totalIsEstimate"], false,
+        "the kept counts are exact"
+    );
+    assert_eq!(all["meta"]["total"], limit + 1 + 23);
     app.finish().await;
 }

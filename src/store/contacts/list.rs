@@ -26,7 +26,8 @@ pub struct Filter<'a> {
     pub tag: Option<&'a str>,
     /// Those in the group of this name.
     pub group: Option<&'a str>,
-    /// Those whose names, phone or email contain this (case-insensitive).
+    /// Those matching this search text: each of its terms starts a word of the names or the
+    /// email, or starts or ends the phone (migration 0019).
     pub search: Option<&'a str>,
     /// Those whose consent on the channel is this status (`None`: never set).
     pub consent: Option<(Channel, Option<ConsentStatus>)>,
@@ -57,6 +58,17 @@ impl SortKey {
         })
     }
 
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstName => "firstName",
+            Self::LastName => "lastName",
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::CreatedAt => "createdAt",
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             Self::FirstName => "first_name",
@@ -68,44 +80,212 @@ impl SortKey {
     }
 }
 
-/// The text `search` looks in; the same expression as the trigram index (migration 0013).
-const SEARCH_TEXT: &str = "lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' '
-    || coalesce(full_name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(phone, ''))";
+/// A contact's search words and a search text's query, as migration 0019 defines them (the
+/// words' expression is its index's, so that the planner uses the index).
+const SEARCH_WORDS: &str = "contact_search_words(first_name, last_name, full_name, email, phone)";
 
-/// `%term%` for LIKE, with the term's own `%`, `_` and `\` taken literally.
-pub fn like_pattern(term: &str) -> String {
-    let mut out = String::with_capacity(term.len() + 2);
-    out.push('%');
-    for ch in term.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('%');
-    out
+/// The page's statement (OFFSET paging), for an exact look-up on `identifier` (if any) and a
+/// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
+/// $5 offset, $6 limit, $7 group name, $8 search text, $9 a consent channel and $10 its status
+/// (NULL with a channel: unset); NULL turns a filter off. Public so that the benchmark can
+/// EXPLAIN exactly what is run.
+pub fn page_sql(identifier: Option<Identifier>, sort: SortKey, ascending: bool) -> String {
+    let filter = filter_sql(identifier);
+    let order = order_by(sort, ascending);
+    format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter} ORDER BY {order} OFFSET $5 LIMIT $6"
+    )
 }
 
-/// The page's statement and its count's, for an exact look-up on `identifier` (if any) and a
-/// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
-/// $5 offset, $6 limit, $7 group name, $8 search (LIKE pattern), $9 a consent channel and $10
-/// its status (NULL with a channel: unset); NULL turns a filter off. Public
-/// so that the benchmark can EXPLAIN exactly what is run.
-pub fn page_sql(
+/// The statement of one stretch of a keyset page (`Stretch`), with `page_sql`'s parameters
+/// and $11 the cursor's sort value, $12 its id. Public for the benchmark's EXPLAIN.
+pub fn stretch_sql(
     identifier: Option<Identifier>,
     sort: SortKey,
     ascending: bool,
-) -> (String, String) {
+    stretch: Stretch,
+) -> String {
     let filter = filter_sql(identifier);
-    let sort = sort.column();
-    let direction = if ascending { "ASC" } else { "DESC" };
-    (
-        format!(
-            "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter}
-             ORDER BY {sort} {direction}, id {direction} OFFSET $5 LIMIT $6"
+    let column = sort.column();
+    let (beyond, direction) = if ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let value = if sort == SortKey::CreatedAt {
+        "$11::timestamptz"
+    } else {
+        "$11::text"
+    };
+    let (range, order) = match stretch {
+        Stretch::Valued { after: true } => (
+            format!("({column}, id) {beyond} ({value}, $12)"),
+            order_by(sort, ascending),
         ),
-        format!("SELECT count(*) FROM contacts WHERE {filter}"),
+        Stretch::Valued { after: false } => {
+            (format!("{column} IS NOT NULL"), order_by(sort, ascending))
+        }
+        // Phone and email have unique indexes without the id: those without one are read in
+        // id order through their own small partial index (migration 0019). The names' indexes
+        // end with the id, so their NULLs are read in that order already.
+        Stretch::Null { after } => {
+            let order = match sort {
+                SortKey::Phone | SortKey::Email => format!("id {direction}"),
+                _ => order_by(sort, ascending),
+            };
+            let range = if after {
+                format!("{column} IS NULL AND id {beyond} $12")
+            } else {
+                format!("{column} IS NULL")
+            };
+            (range, order)
+        }
+    };
+    format!(
+        "SELECT {VIEW_COLUMNS} FROM contacts WHERE {filter} AND {range} ORDER BY {order} LIMIT $6"
     )
+}
+
+/// `ORDER BY` of a sort: its key, then the id, both the same way (NULLs last going up, first
+/// going down, as PostgreSQL orders them).
+fn order_by(sort: SortKey, ascending: bool) -> String {
+    let direction = if ascending { "ASC" } else { "DESC" };
+    format!("{} {direction}, id {direction}", sort.column())
+}
+
+/// A part of a sorted list that one index reads in order: the contacts that have a sort value,
+/// or those that have none, from the start of the part or after a cursor in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stretch {
+    Valued { after: bool },
+    Null { after: bool },
+}
+
+impl Stretch {
+    /// The stretches a page after `cursor` reads, in order: the rest of the cursor's own, then
+    /// the whole of the one after it, if any.
+    fn after(sort: SortKey, ascending: bool, cursor: &Cursor) -> Vec<Stretch> {
+        let nullable = sort != SortKey::CreatedAt;
+        match (cursor.value.is_some(), ascending) {
+            (true, true) if nullable => vec![
+                Stretch::Valued { after: true },
+                Stretch::Null { after: false },
+            ],
+            (true, _) => vec![Stretch::Valued { after: true }],
+            (false, true) => vec![Stretch::Null { after: true }],
+            (false, false) => vec![
+                Stretch::Null { after: true },
+                Stretch::Valued { after: false },
+            ],
+        }
+    }
+}
+
+/// A place in a sorted list: just after the contact with this sort value (`None`: it had
+/// none) and id. It belongs to one sort and order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub sort: SortKey,
+    pub ascending: bool,
+    pub value: Option<String>,
+    pub id: Uuid,
+}
+
+/// The cursor's fields as its token carries them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CursorToken {
+    s: String,
+    o: String,
+    v: Option<String>,
+    id: Uuid,
+}
+
+impl Cursor {
+    /// The opaque token the API gives as `meta.nextCursor` (URL-safe base64 of a small JSON).
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let token = CursorToken {
+            s: self.sort.as_str().to_owned(),
+            o: if self.ascending { "asc" } else { "desc" }.to_owned(),
+            v: self.value.clone(),
+            id: self.id,
+        };
+        let json = serde_json::to_vec(&token).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Reads a token of `encode`; `None` for anything else.
+    pub fn decode(token: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .ok()?;
+        let token: CursorToken = serde_json::from_slice(&json).ok()?;
+        let ascending = match token.o.as_str() {
+            "asc" => true,
+            "desc" => false,
+            _ => return None,
+        };
+        let sort = SortKey::parse(&token.s)?;
+        if sort == SortKey::CreatedAt {
+            // Its value is a time; anything else would fail the statement, not the request.
+            time::OffsetDateTime::parse(
+                token.v.as_deref()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+        }
+        Some(Self {
+            sort,
+            ascending,
+            value: token.v,
+            id: token.id,
+        })
+    }
+
+    /// The place just after `contact` in the list sorted by `sort`.
+    pub fn after(contact: &ContactView, sort: SortKey, ascending: bool) -> Self {
+        let value = match sort {
+            SortKey::FirstName => contact.first_name.clone(),
+            SortKey::LastName => contact.last_name.clone(),
+            SortKey::Phone => contact.phone.clone(),
+            SortKey::Email => contact.email.clone(),
+            SortKey::CreatedAt => contact
+                .created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok(),
+        };
+        Self {
+            sort,
+            ascending,
+            value,
+            id: contact.id,
+        }
+    }
+}
+
+/// Where a page starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// This many contacts into the list (`page`).
+    Offset(i64),
+    /// Just after a cursor (`after`); its sort is the page's.
+    After(Cursor),
+}
+
+/// The number of matches counted exactly; past it, `meta.total` is the planner's estimate.
+pub const EXACT_COUNT_LIMIT: i64 = 10_000;
+
+/// A page of contacts.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<ContactView>,
+    /// The contacts matching, over every page.
+    pub total: i64,
+    /// `total` is the planner's estimate: more than `EXACT_COUNT_LIMIT` matched.
+    pub total_is_estimate: bool,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
 }
 
 /// The WHERE of a listing, over the parameters `page_sql` names.
@@ -113,11 +293,11 @@ fn filter_sql(identifier: Option<Identifier>) -> String {
     let column = identifier.map_or("phone", identifier_column);
     format!(
         "tenant_id = $1 AND ($2::text IS NULL OR {column} = $2) AND ($3 OR deleted_at IS NULL)
-         AND ($4::text[] IS NULL OR tags @> $4)
+         AND ($4::text[] IS NULL OR (tags @> $4 AND tags <> '{{}}'))
          AND ($7::text IS NULL OR EXISTS (
              SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
              WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR {SEARCH_TEXT} LIKE $8)
+         AND ($8::text IS NULL OR {SEARCH_WORDS} @@ contact_search_query($8))
          AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
                                        ELSE consent->$9->>'status' = $10 END)"
     )
@@ -156,7 +336,7 @@ pub async fn export_chunk(
         .bind(0i64)
         .bind(limit)
         .bind(filter.group)
-        .bind(filter.search.map(like_pattern))
+        .bind(filter.search)
         .bind(channel)
         .bind(status)
         .bind(after.map(|(at, _)| at))
@@ -165,66 +345,157 @@ pub async fn export_chunk(
         .await
 }
 
+/// The filter's parameters ($1 to $4 and $7 to $10 of `page_sql`), bound in their places.
+struct Bound<'a> {
+    tenant_id: Uuid,
+    value: Option<&'a str>,
+    include_deleted: bool,
+    tag: Option<Vec<String>>,
+    group: Option<&'a str>,
+    search: Option<&'a str>,
+    channel: Option<&'static str>,
+    status: Option<&'static str>,
+}
+
+impl<'a> Bound<'a> {
+    fn new(tenant_id: Uuid, filter: &Filter<'a>) -> Self {
+        Self {
+            tenant_id,
+            value: filter.exact.map(|(_, value)| value),
+            include_deleted: filter.include_deleted,
+            tag: filter.tag.map(|t| vec![t.to_owned()]),
+            group: filter.group,
+            search: filter.search,
+            channel: filter.consent.map(|(c, _)| c.as_str()),
+            status: filter
+                .consent
+                .and_then(|(_, s)| s)
+                .map(ConsentStatus::as_str),
+        }
+    }
+
+    /// `sql` with the filter's parameters and $5 offset, $6 limit bound.
+    fn query<'q, O>(
+        &'q self,
+        sql: String,
+        offset: i64,
+        limit: i64,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(self.tenant_id)
+            .bind(self.value)
+            .bind(self.include_deleted)
+            .bind(&self.tag)
+            .bind(offset)
+            .bind(limit)
+            .bind(self.group)
+            .bind(self.search)
+            .bind(self.channel)
+            .bind(self.status)
+    }
+}
+
 /// A page of the tenant's contacts: filtered, sorted by `sort` (ties by id, the same way),
-/// ascending or not; with the number of contacts over every page.
+/// ascending or not, from `start`; with the number of contacts over every page (exact up to
+/// `EXACT_COUNT_LIMIT`) and where the next page starts.
 pub async fn page(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: Filter<'_>,
     sort: SortKey,
     ascending: bool,
-    offset: i64,
+    start: Start,
     limit: i64,
-) -> Result<(Vec<ContactView>, i64), sqlx::Error> {
-    let value = filter.exact.map(|(_, value)| value);
-    let tag = filter.tag.map(|t| vec![t.to_owned()]);
-    let group = filter.group;
-    let search = filter.search.map(like_pattern);
-    let include_deleted = filter.include_deleted;
-    let channel = filter.consent.map(|(c, _)| c.as_str());
-    let status = filter
-        .consent
-        .and_then(|(_, s)| s)
-        .map(ConsentStatus::as_str);
-    let (select, count) = page_sql(
-        filter.exact.map(|(identifier, _)| identifier),
-        sort,
-        ascending,
-    );
-    let rows = sqlx::query_as(AssertSqlSafe(select))
-        .bind(tenant_id)
-        .bind(value)
-        .bind(include_deleted)
-        .bind(&tag)
-        .bind(offset)
-        .bind(limit)
-        .bind(group)
-        .bind(&search)
-        .bind(channel)
-        .bind(status)
-        .fetch_all(pool)
-        .await?;
+) -> Result<Page, sqlx::Error> {
+    let identifier = filter.exact.map(|(identifier, _)| identifier);
+    let bound = Bound::new(tenant_id, &filter);
+    // One more than the page, to know whether another follows.
+    let wanted = limit + 1;
+    let mut rows: Vec<ContactView> = match &start {
+        Start::Offset(offset) => {
+            bound
+                .query(page_sql(identifier, sort, ascending), *offset, wanted)
+                .fetch_all(pool)
+                .await?
+        }
+        Start::After(cursor) => {
+            let mut rows = Vec::new();
+            for stretch in Stretch::after(sort, ascending, cursor) {
+                let missing = wanted - rows.len() as i64;
+                if missing <= 0 {
+                    break;
+                }
+                let part: Vec<ContactView> = bound
+                    .query(
+                        stretch_sql(identifier, sort, ascending, stretch),
+                        0,
+                        missing,
+                    )
+                    .bind(cursor.value.as_deref())
+                    .bind(cursor.id)
+                    .fetch_all(pool)
+                    .await?;
+                rows.extend(part);
+            }
+            rows
+        }
+    };
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| Cursor::after(last, sort, ascending))
+    } else {
+        None
+    };
+    let (total, total_is_estimate) = total(pool, &filter, &bound, identifier).await?;
+    Ok(Page {
+        rows,
+        total,
+        total_is_estimate,
+        next,
+    })
+}
+
+/// The number of contacts matching `filter`: the kept counts without a filter; else counted,
+/// up to `EXACT_COUNT_LIMIT`, past which the planner's estimate is taken (counting a match of
+/// hundreds of thousands costs more than the page).
+async fn total(
+    pool: &PgPool,
+    filter: &Filter<'_>,
+    bound: &Bound<'_>,
+    identifier: Option<Identifier>,
+) -> Result<(i64, bool), sqlx::Error> {
     let unfiltered = filter.exact.is_none()
         && filter.tag.is_none()
         && filter.group.is_none()
         && filter.search.is_none()
         && filter.consent.is_none();
     if unfiltered {
-        let total = super::count(pool, tenant_id, include_deleted).await?;
-        return Ok((rows, total));
+        let total = super::count(pool, bound.tenant_id, filter.include_deleted).await?;
+        return Ok((total, false));
     }
-    let (total,): (i64,) = sqlx::query_as(AssertSqlSafe(count))
-        .bind(tenant_id)
-        .bind(value)
-        .bind(include_deleted)
-        .bind(&tag)
-        .bind(0i64)
-        .bind(0i64)
-        .bind(group)
-        .bind(&search)
-        .bind(channel)
-        .bind(status)
+    let where_ = filter_sql(identifier);
+    let (counted,): (i64,) = bound
+        .query(
+            format!("SELECT count(*) FROM (SELECT FROM contacts WHERE {where_} LIMIT $6) AS m"),
+            0,
+            EXACT_COUNT_LIMIT + 1,
+        )
         .fetch_one(pool)
         .await?;
-    Ok((rows, total))
+    if counted <= EXACT_COUNT_LIMIT {
+        return Ok((counted, false));
+    }
+    let plan: (serde_json::Value,) = bound
+        .query(
+            format!("EXPLAIN (FORMAT JSON) SELECT FROM contacts WHERE {where_} OFFSET $5 LIMIT $6"),
+            0,
+            i64::MAX,
+        )
+        .fetch_one(pool)
+        .await?;
+    let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64;
+    Ok((estimate.max(counted), true))
 }

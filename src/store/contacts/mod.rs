@@ -5,7 +5,10 @@
 mod list;
 mod write;
 
-pub use list::{ExportCursor, Filter, SortKey, export_chunk, like_pattern, page, page_sql};
+pub use list::{
+    Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, export_chunk,
+    page, page_sql, stretch_sql,
+};
 pub use write::{Held, insert_new, lock_holding, update_existing};
 
 use crate::validate::Identifier;
