@@ -6,12 +6,15 @@
 //!    only (the cost of storing contacts at all);
 //!    ceiling: `COPY` of the rows into a table with the same indexes as `contacts` (what our own
 //!    schema costs);
+//!    indexes: the same COPY once per index of `contacts`, with every index but that one (each
+//!    index's own cost);
 //! 2. naive: one `INSERT … ON CONFLICT` per row, in transactions of the batch size;
 //! 3. ours: the generated contacts posted as 3000-contact requests to `contact-import run
 //!    --workers W` (release build), from the first request to the last row's result, for each W;
 //! 4. ours again on the same contacts with their city changed (every row that applies is an
 //!    update that writes);
-//! 5. ours on the same rows as one CSV file;
+//! 5. ours on the same rows as one CSV file; prefilled: ours (JSON, W=2) with `--prefill`
+//!    contacts stored by SQL before;
 //! 6. fairness: while tenant A's CSV import of the rows runs, how long tenant B's 3000 contacts
 //!    take to reach their final status;
 //! 7. intake latency of `POST /api/v1/contacts` at 1, 4 and 16 concurrent clients, and of
@@ -67,9 +70,13 @@ struct Args {
     /// Requests per kind of query of the contact search measurement.
     #[arg(long, default_value_t = 100)]
     search_requests: usize,
-    /// Phases to skip: reference, ceiling, naive, json, reimport, csv, fairness, latency, search.
+    /// Phases to skip: reference, ceiling, indexes, naive, json, reimport, csv, prefilled,
+    /// fairness, latency, search.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Contacts stored by SQL before the `prefilled` phase imports the rows (W=2 JSON).
+    #[arg(long, default_value_t = 10_000_000)]
+    prefill: usize,
     /// Keep the databases (named bench_<pid>_<phase>) for inspection.
     #[arg(long)]
     keep: bool,
@@ -95,7 +102,7 @@ async fn main() -> Result<()> {
     );
     let mut report = Report::default();
 
-    if !skip("reference") || !skip("ceiling") || !skip("naive") {
+    if !skip("reference") || !skip("ceiling") || !skip("indexes") || !skip("naive") {
         let rows = data.valid_unique_rows()?;
         println!(
             "reference, ceiling and naive write the {} rows that are valid and unique",
@@ -122,6 +129,16 @@ async fn main() -> Result<()> {
                 rate,
                 None,
             );
+        }
+        if !skip("indexes") {
+            for (index, rate) in index_costs(&pool, &rows).await? {
+                report.add(
+                    &format!("indexes: COPY without {index}"),
+                    rows.len(),
+                    rate,
+                    None,
+                );
+            }
         }
         if !skip("naive") {
             let rate = naive_inserts(&pool, &rows).await?;
@@ -174,6 +191,24 @@ async fn main() -> Result<()> {
             let seconds = upload_csv(&service, &key, &data.csv).await?;
             report.add_ours(
                 &format!("ours: CSV, W={workers}"),
+                &service,
+                args.rows,
+                seconds,
+            )
+        }
+        .await;
+        service.stop().await;
+        result?;
+    }
+
+    if !skip("prefilled") {
+        let service = Service::start(&env, "prefilled", 2).await?;
+        let result = async {
+            let key = service.tenant("bench").await?;
+            prefill(&service, args.prefill).await?;
+            let seconds = post_all(&service, &key, &data.requests, args.post_clients).await?;
+            report.add_ours(
+                &format!("ours: JSON, W=2, {} contacts stored before", args.prefill),
                 &service,
                 args.rows,
                 seconds,
@@ -509,6 +544,104 @@ async fn reference_table(pool: &PgPool, table: &str) -> Result<()> {
             .execute(pool)
             .await?;
     }
+    Ok(())
+}
+
+/// Each index's own cost: for every index of `contacts` but the primary key, COPY of the rows
+/// into a copy of `contacts` with every other index. Returns (index, rows/s).
+async fn index_costs(pool: &PgPool, rows: &[ValidContact]) -> Result<Vec<(String, f64)>> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT indexname::text, indexdef FROM pg_indexes
+         WHERE schemaname = current_schema() AND tablename = 'contacts'
+           AND indexname <> 'contacts_pkey' ORDER BY indexname",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::new();
+    for (n, (left_out, _)) in indexes.iter().enumerate() {
+        let table = format!("without_{n}");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} (LIKE contacts INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+                 PRIMARY KEY (id),
+                 FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE)"
+        )))
+        .execute(pool)
+        .await?;
+        for (name, definition) in &indexes {
+            if name == left_out {
+                continue;
+            }
+            // "CREATE [UNIQUE] INDEX name ON schema.contacts USING …": the same on the copy.
+            let (head, rest) = definition
+                .split_once(" ON ")
+                .ok_or_else(|| anyhow!("index definition {definition}"))?;
+            let rest = rest
+                .split_once(' ')
+                .map(|(_, r)| r)
+                .ok_or_else(|| anyhow!("index definition {definition}"))?;
+            let unique = if head.contains("UNIQUE") {
+                "UNIQUE "
+            } else {
+                ""
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE {unique}INDEX ON {table} {rest}"
+            )))
+            .execute(pool)
+            .await?;
+        }
+        let rate = copy_into(pool, &table, rows).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+            .execute(pool)
+            .await?;
+        out.push((left_out.clone(), rate));
+    }
+    Ok(out)
+}
+
+/// Stores `count` contacts for the service's tenant by SQL (a million a statement), with names,
+/// a phone, an email and a city, none of them among the generated rows, then analyses.
+async fn prefill(service: &Service, count: usize) -> Result<()> {
+    let pool = service.db.pool().await?;
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants LIMIT 1")
+        .fetch_one(&pool)
+        .await?;
+    let started = Instant::now();
+    let chunk = 1_000_000usize;
+    for from in (0..count).step_by(chunk) {
+        let to = (from + chunk).min(count);
+        sqlx::query(
+            "INSERT INTO contacts (id, tenant_id, phone, email, first_name, last_name, city,
+                 created_at, search_words)
+             SELECT gen_random_uuid(), $1, phone, email, first_name, last_name,
+                    'City ' || (i % 300), now() - make_interval(secs => $2 - i),
+                    array_to_tsvector(ARRAY[lower(first_name), lower(last_name), email,
+                        'prefill.example', substr(phone, 2), substr(phone, 3),
+                        '~' || reverse(substr(phone, 2))])
+             FROM generate_series($3::int8, $4::int8 - 1) AS i,
+                  LATERAL (SELECT '+1999' || lpad(i::text, 10, '0') AS phone,
+                      'stored' || i || '@prefill.example' AS email,
+                      (ARRAY['Anna', 'Omar', 'Lena', 'Youssef', 'Maria', 'Ivan'])[1 + i % 6] AS first_name,
+                      (ARRAY['Novak', 'Haddad', 'Silva', 'Kowalski', 'Dubois'])[1 + i % 5] || (i % 997) AS last_name) AS v",
+        )
+        .bind(tenant)
+        .bind(count as f64)
+        .bind(from as i64)
+        .bind(to as i64)
+        .execute(&pool)
+        .await?;
+        println!(
+            "prefill: {to} contacts stored ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    sqlx::query("INSERT INTO contact_count_deltas (tenant_id, live, total) VALUES ($1, $2, $2)")
+        .bind(tenant)
+        .bind(count as i64)
+        .execute(&pool)
+        .await?;
+    sqlx::query("ANALYZE contacts").execute(&pool).await?;
+    pool.close().await;
     Ok(())
 }
 
@@ -1079,6 +1212,35 @@ async fn search_latency(
                 .collect(),
         ),
         (
+            "search: a first name and the start of a last name".into(),
+            sample
+                .iter()
+                .filter_map(|c| Some((text(c, "firstName")?, text(c, "lastName")?)))
+                .map(|(f, l)| {
+                    let start: String = l.chars().take(3).collect();
+                    format!("search={}%20{}", encode(&f), encode(&start))
+                })
+                .collect(),
+        ),
+        (
+            "search: 3 letters (tens of thousands match)".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "firstName"))
+                .map(|f| format!("search={}", encode(&f.chars().take(3).collect::<String>())))
+                .collect(),
+        ),
+        (
+            "search: the last 4 digits of a phone".into(),
+            sample
+                .iter()
+                .filter_map(|c| text(c, "phone"))
+                .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+                .filter(|d| d.len() >= 9)
+                .map(|d| format!("search={}", &d[d.len() - 4..]))
+                .collect(),
+        ),
+        (
             "exact look-up: ?email=".into(),
             sample
                 .iter()
@@ -1105,8 +1267,12 @@ async fn search_latency(
             })
             .collect();
         kinds.push((
-            format!("sort={sort}&order={order}, pages 1-5 and deep"),
+            format!("sort={sort}&order={order}, page= 1-5 and deep (OFFSET)"),
             pages,
+        ));
+        kinds.push((
+            format!("sort={sort}&order={order}, after= a cursor anywhere"),
+            deep_cursors(service, sort, order == "asc", requests).await?,
         ));
     }
     let mut out = Vec::new();
@@ -1140,6 +1306,58 @@ async fn search_latency(
     Ok(out)
 }
 
+/// `after=` queries of `requests` cursors spread evenly over the whole list sorted by `sort`
+/// (API name), as a client following `nextCursor` would reach them.
+async fn deep_cursors(
+    service: &Service,
+    sort: &str,
+    ascending: bool,
+    requests: usize,
+) -> Result<Vec<String>> {
+    use contact_import::store::contacts::{Cursor, SortKey};
+    let key = SortKey::parse(sort).ok_or_else(|| anyhow!("sort {sort}"))?;
+    let column = match key {
+        SortKey::FirstName => "first_name",
+        SortKey::LastName => "last_name",
+        SortKey::Phone => "phone",
+        SortKey::Email => "email",
+        SortKey::CreatedAt => "created_at",
+    };
+    let direction = if ascending { "ASC" } else { "DESC" };
+    let pool = service.db.pool().await?;
+    // Every contact's place, read once (a few MB for a million), then sampled.
+    let places: Vec<(Option<String>, uuid::Uuid, time::OffsetDateTime)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {column}::text, id, created_at FROM contacts WHERE deleted_at IS NULL
+             ORDER BY {column} {direction}, id {direction}"
+        )))
+        .fetch_all(&pool)
+        .await?;
+    pool.close().await;
+    let step = (places.len() / requests.max(1)).max(1);
+    Ok(places
+        .iter()
+        .step_by(step)
+        .take(requests)
+        .map(|(value, id, created_at)| {
+            let value = if key == SortKey::CreatedAt {
+                created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            } else {
+                value.clone()
+            };
+            let cursor = Cursor {
+                sort: key,
+                ascending,
+                value,
+                id: *id,
+            };
+            format!("after={}", cursor.encode())
+        })
+        .collect())
+}
+
 /// Prints EXPLAIN ANALYZE of the statements a search and a sorted page run.
 async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<()> {
     use contact_import::store::contacts::{SortKey, page_sql};
@@ -1153,7 +1371,7 @@ async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<(
             "search",
             SortKey::CreatedAt,
             false,
-            Some(term.clone()),
+            contact_import::validate::search::query(&term),
             0i64,
         ),
         (

@@ -16,6 +16,7 @@ mod email;
 mod identifiers;
 mod part;
 mod phone;
+pub mod search;
 pub mod tags;
 mod text;
 

@@ -2,8 +2,8 @@
 //! keys with an index each, and pages.
 
 use super::{ContactView, VIEW_COLUMNS};
-use crate::validate::Identifier;
 use crate::validate::consent::{Channel, ConsentStatus};
+use crate::validate::{Identifier, search};
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
@@ -80,13 +80,9 @@ impl SortKey {
     }
 }
 
-/// A contact's search words and a search text's query, as migration 0019 defines them (the
-/// words' expression is its index's, so that the planner uses the index).
-const SEARCH_WORDS: &str = "contact_search_words(first_name, last_name, full_name, email, phone)";
-
 /// The page's statement (OFFSET paging), for an exact look-up on `identifier` (if any) and a
 /// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
-/// $5 offset, $6 limit, $7 group name, $8 search text, $9 a consent channel and $10 its status
+/// $5 offset, $6 limit, $7 group name, $8 the search's tsquery (`validate::search::query`), $9 a consent channel and $10 its status
 /// (NULL with a channel: unset); NULL turns a filter off. Public so that the benchmark can
 /// EXPLAIN exactly what is run.
 pub fn page_sql(identifier: Option<Identifier>, sort: SortKey, ascending: bool) -> String {
@@ -297,7 +293,7 @@ fn filter_sql(identifier: Option<Identifier>) -> String {
          AND ($7::text IS NULL OR EXISTS (
              SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
              WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR {SEARCH_WORDS} @@ contact_search_query($8))
+         AND ($8::text IS NULL OR search_words @@ $8::tsquery)
          AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
                                        ELSE consent->$9->>'status' = $10 END)"
     )
@@ -323,22 +319,12 @@ pub async fn export_chunk(
          ORDER BY created_at, id OFFSET $5 LIMIT $6",
         filter_sql(exact)
     );
-    let channel = filter.consent.map(|(c, _)| c.as_str());
-    let status = filter
-        .consent
-        .and_then(|(_, s)| s)
-        .map(ConsentStatus::as_str);
-    sqlx::query_as(AssertSqlSafe(sql))
-        .bind(tenant_id)
-        .bind(filter.exact.map(|(_, value)| value))
-        .bind(filter.include_deleted)
-        .bind(filter.tag.map(|t| vec![t.to_owned()]))
-        .bind(0i64)
-        .bind(limit)
-        .bind(filter.group)
-        .bind(filter.search)
-        .bind(channel)
-        .bind(status)
+    let bound = Bound::new(tenant_id, &filter);
+    if bound.matches_nothing {
+        return Ok(Vec::new());
+    }
+    bound
+        .query(sql, 0, limit)
         .bind(after.map(|(at, _)| at))
         .bind(after.map(|(_, id)| id))
         .fetch_all(pool)
@@ -352,7 +338,10 @@ struct Bound<'a> {
     include_deleted: bool,
     tag: Option<Vec<String>>,
     group: Option<&'a str>,
-    search: Option<&'a str>,
+    /// The search's tsquery.
+    search: Option<String>,
+    /// A search was asked for that has no term (punctuation only): nothing matches.
+    matches_nothing: bool,
     channel: Option<&'static str>,
     status: Option<&'static str>,
 }
@@ -365,7 +354,8 @@ impl<'a> Bound<'a> {
             include_deleted: filter.include_deleted,
             tag: filter.tag.map(|t| vec![t.to_owned()]),
             group: filter.group,
-            search: filter.search,
+            search: filter.search.and_then(search::query),
+            matches_nothing: filter.search.is_some_and(|s| search::query(s).is_none()),
             channel: filter.consent.map(|(c, _)| c.as_str()),
             status: filter
                 .consent
@@ -392,7 +382,7 @@ impl<'a> Bound<'a> {
             .bind(offset)
             .bind(limit)
             .bind(self.group)
-            .bind(self.search)
+            .bind(&self.search)
             .bind(self.channel)
             .bind(self.status)
     }
@@ -412,6 +402,14 @@ pub async fn page(
 ) -> Result<Page, sqlx::Error> {
     let identifier = filter.exact.map(|(identifier, _)| identifier);
     let bound = Bound::new(tenant_id, &filter);
+    if bound.matches_nothing {
+        return Ok(Page {
+            rows: Vec::new(),
+            total: 0,
+            total_is_estimate: false,
+            next: None,
+        });
+    }
     // One more than the page, to know whether another follows.
     let wanted = limit + 1;
     let mut rows: Vec<ContactView> = match &start {

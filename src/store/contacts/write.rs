@@ -3,6 +3,7 @@
 //! UNNEST` of the changed ones, whatever the number of rows.
 
 use super::{STORED_COLUMNS, StoredContact};
+use crate::validate::search;
 use sqlx::{AssertSqlSafe, PgConnection};
 use time::Date;
 use uuid::Uuid;
@@ -71,6 +72,8 @@ struct Columns {
     status: Vec<String>,
     email_status: Vec<String>,
     phone_status: Vec<String>,
+    /// Each contact's search words as a text[] literal (validate::search::words).
+    search_words: Vec<String>,
 }
 
 /// `{"a","b"}`: a text[] literal, every element quoted and escaped.
@@ -123,6 +126,15 @@ impl Columns {
             c.status.push(s.status.clone());
             c.email_status.push(s.email_status.clone());
             c.phone_status.push(s.phone_status.clone());
+            c.search_words.push(array_literal(&search::words(
+                [
+                    s.first_name.as_deref(),
+                    s.last_name.as_deref(),
+                    s.full_name.as_deref(),
+                ],
+                s.email.as_deref(),
+                s.phone.as_deref(),
+            )));
         }
         c
     }
@@ -154,6 +166,7 @@ impl Columns {
             .bind(self.status)
             .bind(self.email_status)
             .bind(self.phone_status)
+            .bind(self.search_words)
     }
 }
 
@@ -161,10 +174,10 @@ const UNNEST: &str =
     "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[], $20::text[], $21::text[],
-    $22::text[], $23::text[])
+    $22::text[], $23::text[], $24::text[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
          preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
-         tags, consent, status, email_status, phone_status)";
+         tags, consent, status, email_status, phone_status, search_words)";
 
 /// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
 /// has just taken fails the statement with a unique violation (23505), which is transient: the
@@ -181,11 +194,11 @@ pub async fn insert_new(
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
              full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
-             custom_attributes, tags, consent, status, email_status, phone_status)
+             custom_attributes, tags, consent, status, email_status, phone_status, search_words)
          SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
              u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
              u.zip, u.custom_attributes::jsonb, u.tags::text[], u.consent::jsonb, u.status,
-             u.email_status, u.phone_status
+             u.email_status, u.phone_status, array_to_tsvector(u.search_words::text[])
          FROM {UNNEST}"
     );
     let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
@@ -210,6 +223,7 @@ pub async fn update_existing(
              custom_attributes = u.custom_attributes::jsonb, tags = u.tags::text[],
              consent = u.consent::jsonb, status = u.status, email_status = u.email_status,
              phone_status = u.phone_status,
+             search_words = array_to_tsvector(u.search_words::text[]),
              deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
              updated_at = now()
          FROM {UNNEST}
