@@ -1329,7 +1329,7 @@ async fn deep_cursors(
     let places: Vec<(Option<String>, uuid::Uuid, time::OffsetDateTime)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {column}::text, id, created_at FROM contacts WHERE deleted_at IS NULL
-             ORDER BY {column} {direction}, id {direction}"
+             ORDER BY contacts.{column} {direction}, contacts.id {direction}"
         )))
         .fetch_all(&pool)
         .await?;
