@@ -180,6 +180,7 @@ async fn lock_and_plan(
     applying: &plan::Applying,
 ) -> Result<Plan, sqlx::Error> {
     let existing = contacts::lock_holding(&mut *conn, tenant_id, &identifiers(&rows)).await?;
+    contacts::generic_plans_from_here(&mut *conn).await?;
     Ok(plan::plan(rows, existing, options, applying, Uuid::now_v7))
 }
 

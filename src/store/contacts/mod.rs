@@ -9,7 +9,7 @@ pub use list::{
     Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, export_chunk,
     page, page_sql, stretch_sql,
 };
-pub use write::{Held, insert_new, lock_holding, update_existing};
+pub use write::{Held, generic_plans_from_here, insert_new, lock_holding, update_existing};
 
 use crate::validate::Identifier;
 use crate::validate::consent::{Channel, Consent, Consents, Reach};
