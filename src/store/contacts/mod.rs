@@ -6,8 +6,8 @@ mod list;
 mod write;
 
 pub use list::{
-    Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, export_chunk,
-    page, page_sql, stretch_sql,
+    Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, candidates_sql,
+    export_chunk, page, page_sql, stretch_sql,
 };
 pub use write::{Held, generic_plans_from_here, insert_new, lock_holding, update_existing};
 
