@@ -276,7 +276,7 @@ pub struct PageMeta {
     pub per_page: i64,
     /// Contacts matching the query, over every page.
     pub total: i64,
-    /// `total` is an estimate: more contacts matched than are counted exactly (10,000).
+    /// `total` is an estimate: more contacts matched than are counted exactly (1,000).
     pub total_is_estimate: bool,
     /// `after` this for the next page; null on the last page.
     pub next_cursor: Option<String>,

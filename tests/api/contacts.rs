@@ -276,7 +276,7 @@ async fn contacts_are_searched_sorted_and_paged() {
 /// `?after=<meta.nextCursor>` walks every sort both ways, contacts without the sort's value
 /// included (last going up, first going down), and gives exactly the list a single page
 /// gives, in its order, with `nextCursor` null on the last page; a cursor of another sort, a
-/// made-up one, or one beside `page` is a 422. A match of more than 10,000 contacts is counted
+/// made-up one, or one beside `page` is a 422. A match of more than 1,000 contacts is counted
 /// to that point and its total marked as an estimate.
 #[tokio::test]
 async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
@@ -401,7 +401,7 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
         assert_eq!(problem["errors"][0]["pointer"], field, "{query}: {problem}");
     }
 
-    // 10,001 contacts with one tag: counted up to 10,000, then estimated.
+    // 1,001 contacts with one tag: counted up to 1,000, then estimated.
     let limit = contact_import::store::contacts::EXACT_COUNT_LIMIT as usize;
     for from in (0..=limit).step_by(3000) {
         let batch: Vec<Value> = (from..(from + 3000).min(limit + 1))

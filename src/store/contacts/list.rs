@@ -308,7 +308,7 @@ pub enum Start {
 }
 
 /// The number of matches counted exactly; past it, `meta.total` is the planner's estimate.
-pub const EXACT_COUNT_LIMIT: i64 = 10_000;
+pub const EXACT_COUNT_LIMIT: i64 = 1_000;
 
 /// A page of contacts.
 #[derive(Debug)]
