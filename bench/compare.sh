@@ -2,7 +2,7 @@
 # bench/compare.sh REV [ROUNDS] [ARGS...]: the pipeline benchmark of commit REV and of this
 # checkout, alternately, ROUNDS times (default 2), each a release build of its own, so the two
 # are measured side by side on the same machine. ARGS go to the benchmark (default:
-# --rows 200000 --workers 2 --skip naive,fairness,latency,search). Needs what `cargo bench
+# --rows 200000 --workers 2 --skip naive,indexes,prefilled,fairness,latency,search). Needs what `cargo bench
 # --bench pipeline` needs (deploy/services.sh, ../shared/bench/gen_contacts.py). REV is checked
 # out in target/compare/REV (a git worktree) with target/compare/target as its build folder.
 set -euo pipefail
@@ -11,7 +11,7 @@ rev=$(git rev-parse --short "${1:?usage: bench/compare.sh REV [ROUNDS] [ARGS...]
 rounds=${2:-2}
 shift $(($# < 2 ? $# : 2))
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--rows 200000 --workers 2 --skip naive,fairness,latency,search)
+[ ${#args[@]} -gt 0 ] || args=(--rows 200000 --workers 2 --skip naive,indexes,prefilled,fairness,latency,search)
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 
