@@ -1182,6 +1182,13 @@ async fn search_latency(
             .collect::<String>()
     };
     let pages = (stored / 100).max(1);
+    // The sampled phones' digits, of those long enough to cut a part out of.
+    let phone_digits: Vec<String> = sample
+        .iter()
+        .filter_map(|c| text(c, "phone"))
+        .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|d| d.len() >= 9)
+        .collect();
     let mut kinds: Vec<(String, Vec<String>)> = vec![
         (
             "search: a last name".into(),
@@ -1193,11 +1200,8 @@ async fn search_latency(
         ),
         (
             "search: 6 digits of a phone".into(),
-            sample
+            phone_digits
                 .iter()
-                .filter_map(|c| text(c, "phone"))
-                .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
-                .filter(|d| d.len() >= 9)
                 .map(|d| format!("search={}", &d[d.len() - 7..d.len() - 1]))
                 .collect(),
         ),
@@ -1230,11 +1234,8 @@ async fn search_latency(
         ),
         (
             "search: the last 4 digits of a phone".into(),
-            sample
+            phone_digits
                 .iter()
-                .filter_map(|c| text(c, "phone"))
-                .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
-                .filter(|d| d.len() >= 9)
                 .map(|d| format!("search={}", &d[d.len() - 4..]))
                 .collect(),
         ),

@@ -125,7 +125,7 @@ impl Query {
     description = "The list's filters (search, exact look-ups, tag, group, includeDeleted, consent); oldest first. CSV: `id`, the identifiers, name, address and profile fields, `status`, `emailStatus`, `phoneStatus`, one `consent.<channel>` column per channel, `tags` and `groups` (`;`-joined), one column per custom field, `createdAt`, `updatedAt`; formula cells escaped. `?format=ndjson`: one contact per line.",
     params(ExportQuery),
     responses(
-        (status = 200, description = "The contacts", body = String, content_type = "text/csv"),
+        (status = 200, description = "The contacts: CSV, or NDJSON with `format=ndjson`", content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 422, description = "Bad query parameters", body = Problem, content_type = "application/problem+json"),
     )
 )]

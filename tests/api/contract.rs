@@ -65,7 +65,10 @@ async fn every_answer_keeps_the_openapi_contract() {
         Command::new(&st)
             .arg("--config-file")
             .arg(&config)
-            .args(["run", &spec, "--workers", "2", "--no-color"])
+            // One worker: with two threads, Hypothesis (describing its strategies' lambdas by
+            // parsing their source) sometimes hit CPython 3.11's "AST constructor recursion
+            // depth mismatch" and the run ended in a runtime error that no answer caused.
+            .args(["run", &spec, "--workers", "1", "--no-color"])
             .args(["--seed", &seed, "--max-examples", &examples])
             .args(["--report", "junit", "--report-dir"])
             .arg(&report_dir)

@@ -470,63 +470,41 @@ pub async fn page(
         }
         None => None,
     };
-    let mut rows: Vec<ContactView> = match (&start, &matches) {
-        (Start::Offset(offset), Some(ids)) => {
-            bound
-                .query(
-                    candidates_sql(identifier, sort, ascending, None),
-                    *offset,
-                    wanted,
-                )
-                .bind(ids)
-                .fetch_all(pool)
-                .await?
-        }
-        (Start::After(cursor), Some(ids)) => {
-            let mut rows = Vec::new();
-            for stretch in Stretch::after(sort, ascending, cursor) {
-                let missing = wanted - rows.len() as i64;
-                if missing <= 0 {
-                    break;
-                }
-                let part: Vec<ContactView> = bound
-                    .query(
-                        candidates_sql(identifier, sort, ascending, Some(stretch)),
-                        0,
-                        missing,
-                    )
-                    .bind(cursor.value.as_deref())
-                    .bind(cursor.id)
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?;
-                rows.extend(part);
+    let mut rows: Vec<ContactView> = match &start {
+        Start::Offset(offset) => {
+            let sql = match matches {
+                Some(_) => candidates_sql(identifier, sort, ascending, None),
+                None => page_sql(identifier, sort, ascending),
+            };
+            let query = bound.query(sql, *offset, wanted);
+            match &matches {
+                Some(ids) => query.bind(ids),
+                None => query,
             }
-            rows
+            .fetch_all(pool)
+            .await?
         }
-        (Start::Offset(offset), None) => {
-            bound
-                .query(page_sql(identifier, sort, ascending), *offset, wanted)
-                .fetch_all(pool)
-                .await?
-        }
-        (Start::After(cursor), None) => {
+        Start::After(cursor) => {
             let mut rows = Vec::new();
             for stretch in Stretch::after(sort, ascending, cursor) {
                 let missing = wanted - rows.len() as i64;
                 if missing <= 0 {
                     break;
                 }
-                let part: Vec<ContactView> = bound
-                    .query(
-                        stretch_sql(identifier, sort, ascending, stretch),
-                        0,
-                        missing,
-                    )
+                let sql = match matches {
+                    Some(_) => candidates_sql(identifier, sort, ascending, Some(stretch)),
+                    None => stretch_sql(identifier, sort, ascending, stretch),
+                };
+                let query = bound
+                    .query(sql, 0, missing)
                     .bind(cursor.value.as_deref())
-                    .bind(cursor.id)
-                    .fetch_all(pool)
-                    .await?;
+                    .bind(cursor.id);
+                let part: Vec<ContactView> = match &matches {
+                    Some(ids) => query.bind(ids),
+                    None => query,
+                }
+                .fetch_all(pool)
+                .await?;
                 rows.extend(part);
             }
             rows
