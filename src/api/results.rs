@@ -140,14 +140,8 @@ impl Source {
         else {
             return Ok(None);
         };
-        let results = row_results::between(
-            &self.pool,
-            self.tenant_id,
-            self.import_id,
-            first_row,
-            row_count,
-        )
-        .await?;
+        let results =
+            row_results::of_batch(&self.pool, self.tenant_id, self.import_id, first_row).await?;
         let results: HashMap<i32, StoredResult> =
             results.into_iter().map(|r| (r.row_index, r)).collect();
         let cells = if self.csv {

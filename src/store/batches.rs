@@ -310,18 +310,15 @@ pub(super) async fn skip(
     warning: &RowIssue,
 ) -> Result<(), sqlx::Error> {
     let warnings = row_results::issues_json(std::slice::from_ref(warning));
-    sqlx::query(
-        "INSERT INTO row_results (import_id, tenant_id, row_index, status, warnings)
-         SELECT b.import_id, b.tenant_id, g.i, $4, $5::jsonb
-         FROM import_batches b, generate_series(b.first_row, b.first_row + b.row_count - 1) AS g(i)
-         WHERE b.import_id = $1 AND b.tenant_id = $2 AND b.batch_no = ANY($3)",
+    row_results::insert_same(
+        &mut *conn,
+        tenant_id,
+        import_id,
+        batch_nos,
+        RowStatus::Skipped,
+        None,
+        warnings,
     )
-    .bind(import_id)
-    .bind(tenant_id)
-    .bind(batch_nos)
-    .bind(RowStatus::Skipped)
-    .bind(warnings)
-    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "UPDATE import_batches SET state = 'done', done_at = now()
@@ -345,15 +342,15 @@ pub async fn mark_dead(
     reason: &str,
 ) -> Result<Option<(Uuid, i32)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(Uuid, i32, i32)> = sqlx::query_as(
-        "SELECT tenant_id, first_row, row_count FROM import_batches
+    let row: Option<(Uuid, i32)> = sqlx::query_as(
+        "SELECT tenant_id, row_count FROM import_batches
          WHERE import_id = $1 AND batch_no = $2 AND state = 'pending' FOR UPDATE",
     )
     .bind(batch.import_id)
     .bind(batch.batch_no)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((tenant_id, first_row, row_count)) = row else {
+    let Some((tenant_id, row_count)) = row else {
         return Ok(None);
     };
     let issue = RowIssue::new(
@@ -361,17 +358,15 @@ pub async fn mark_dead(
         ErrorCode::BatchFailed,
         format!("the batch holding this row could not be applied: {reason}"),
     );
-    sqlx::query(
-        "INSERT INTO row_results (import_id, tenant_id, row_index, status, errors)
-         SELECT $1, $2, i, $5, $6::jsonb FROM generate_series($3, $3 + $4 - 1) AS i",
+    row_results::insert_same(
+        &mut tx,
+        tenant_id,
+        batch.import_id,
+        &[batch.batch_no],
+        RowStatus::Failed,
+        row_results::issues_json(&[issue]),
+        None,
     )
-    .bind(batch.import_id)
-    .bind(tenant_id)
-    .bind(first_row)
-    .bind(row_count)
-    .bind(RowStatus::Failed)
-    .bind(row_results::issues_json(&[issue]))
-    .execute(&mut *tx)
     .await?;
     let counts = imports::Counts {
         failed: row_count,
@@ -435,7 +430,7 @@ pub async fn replay_dead(pool: &PgPool, import_id: Option<Uuid>) -> Result<usize
     .fetch_all(&mut *tx)
     .await?;
     for &(import_id, batch_no, tenant_id, first_row, row_count) in &dead {
-        row_results::delete_between(&mut tx, tenant_id, import_id, first_row, row_count).await?;
+        row_results::delete_batch(&mut tx, tenant_id, import_id, first_row).await?;
         imports::take_back_dead_batch(&mut tx, tenant_id, import_id, row_count).await?;
         sqlx::query(
             "UPDATE import_batches SET state = 'pending', published_at = NULL, dead_reason = NULL, dead_at = NULL

@@ -8,7 +8,7 @@
 //! leaves the contact as it was, never half erased.
 
 use super::contacts::{STORED_COLUMNS, StoredContact, count_changed};
-use super::groups;
+use super::{groups, row_results};
 use crate::import::ImportOptions;
 use crate::validate::{self, Identifier};
 use serde_json::value::RawValue;
@@ -60,29 +60,15 @@ pub async fn erase(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Erasure, 
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
-    let known: HashSet<(Uuid, i32)> = sqlx::query_as::<_, (Uuid, i32)>(
-        "SELECT import_id, row_index FROM row_results WHERE tenant_id = $1 AND contact_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let known: HashSet<(Uuid, i32)> = row_results::rows_of_contact(&mut tx, tenant_id, id)
+        .await?
+        .into_iter()
+        .collect();
     let rows = scrub_batches(&mut tx, tenant_id, &contact, &known).await?;
-    let (imports, indexes): (Vec<Uuid>, Vec<i32>) = rows.iter().chain(&known).copied().unzip();
-    sqlx::query(
-        "UPDATE row_results SET status = 'erased', contact_id = NULL, errors = NULL, warnings = NULL
-         WHERE tenant_id = $1
-           AND (contact_id = $2
-                OR (import_id, row_index) IN (SELECT * FROM UNNEST($3::uuid[], $4::int[])))",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(&imports)
-    .bind(&indexes)
-    .execute(&mut *tx)
-    .await?;
+    let mut all: Vec<(Uuid, i32)> = rows.iter().chain(&known).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    row_results::erase_rows(&mut tx, tenant_id, &all).await?;
     tx.commit().await?;
     Ok(Erasure::Erased { rows: rows.len() })
 }

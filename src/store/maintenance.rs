@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 /// Tables whose statistics the hot path depends on.
-const TABLES: [&str; 2] = ["contacts", "row_results"];
+const TABLES: [&str; 2] = ["contacts", "batch_results"];
 
 /// Analyse a table once this many rows changed since its last analysis …
 const MIN_CHANGES: i64 = 1000;
@@ -36,18 +36,28 @@ pub async fn purge_expired(pool: &PgPool, retention: Duration) -> Result<u64, sq
     let mut purged = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "SELECT id FROM imports
+        let expired: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+            "SELECT id, tenant_id FROM imports
              WHERE purged_at IS NULL AND finished_at < now() - make_interval(secs => $1)
              ORDER BY finished_at LIMIT 100 FOR UPDATE SKIP LOCKED",
         )
         .bind(retention.as_secs_f64())
         .fetch_all(&mut *tx)
         .await?;
-        if ids.is_empty() {
+        if expired.is_empty() {
             return Ok(purged);
         }
-        for table in ["row_results", "duplicate_rows", "import_batches"] {
+        let (ids, tenants): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) = expired.into_iter().unzip();
+        // Its key leads with the tenant.
+        sqlx::query(
+            "DELETE FROM batch_results
+             WHERE (tenant_id, import_id) IN (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        for table in ["duplicate_rows", "import_batches"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE import_id = ANY($1)"
             )))

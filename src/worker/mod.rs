@@ -327,7 +327,9 @@ async fn write_plan(
     contacts::update_existing(&mut *conn, tenant_id, &plan.updates).await?;
     let mut results = NewResults::with_capacity(plan.outcomes.len());
     for o in &plan.outcomes {
-        results.push(o.index, o.status, o.contact_id, &o.errors, &o.warnings);
+        results
+            .push(o.index, o.status, o.contact_id, &o.errors, &o.warnings)
+            .map_err(|e| BatchError::Unreadable(e.to_string()))?;
     }
     row_results::insert(&mut *conn, tenant_id, batch.import_id, &results).await?;
     let counts = counts_of(&plan.outcomes);

@@ -348,6 +348,55 @@ async fn status_rows_and_lists_page_as_documented() {
         .collect();
     assert_eq!(indexes, [10, 200]);
     assert!(failed["nextAfter"].is_null());
+    // Results are stored a batch at a time: pages that straddle batches, and a status page
+    // that starts inside a batch and passes one without the status, see each row once.
+    let mut seen = Vec::new();
+    let mut after = -1;
+    loop {
+        let page = app
+            .get_json(
+                &key,
+                &format!("/api/v1/imports/{first}/rows?after={after}&limit=7"),
+            )
+            .await;
+        seen.extend(
+            page["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["index"].as_i64().unwrap(), r["status"].clone())),
+        );
+        match page["nextAfter"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..250).collect::<Vec<i64>>()
+    );
+    assert_eq!(seen[200].1, "failed");
+    assert_eq!(seen[199].1, "created");
+    let later = app
+        .get_json(
+            &key,
+            &format!("/api/v1/imports/{first}/rows?status=failed&after=10&limit=1"),
+        )
+        .await;
+    assert_eq!(later["rows"][0]["index"], 200);
+    let created = app
+        .get_json(
+            &key,
+            &format!("/api/v1/imports/{first}/rows?status=created&after=198&limit=2"),
+        )
+        .await;
+    let indexes: Vec<i64> = created["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["index"].as_i64())
+        .collect();
+    assert_eq!(indexes, [199, 201]);
     assert_eq!(
         app.get(&key, &format!("/api/v1/imports/{first}/rows?status=weird"))
             .await

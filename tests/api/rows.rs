@@ -447,3 +447,115 @@ async fn all_or_nothing_applies_no_row_when_one_fails() {
     );
     app.finish().await;
 }
+
+/// Migration 0021 moves stored row results into one row per batch: every result keeps its
+/// row, status, contact and messages, and the rows page reads them back as before.
+#[tokio::test]
+async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
+    let settings = test_settings().await;
+    let db = crate::common::database_name(&settings);
+    let pool = contact_import::store::connect(&settings.database_url, 2)
+        .await
+        .expect("connect");
+    let mut before = sqlx::migrate!("./migrations");
+    let older: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 20)
+        .cloned()
+        .collect();
+    before.migrations = older.into();
+    before.run(&pool).await.expect("migrations up to 0020");
+
+    let (tenant, import) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let contact = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, 'acme', 's')")
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    sqlx::query(
+        "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, processed_rows,
+                              created, failed, batch_count, batches_done)
+         VALUES ($1, $2, 'api', 'completedWithErrors', '{}', 5, 5, 4, 1, 2, 2)",
+    )
+    .bind(import)
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .expect("an import");
+    // Two batches, of 3 rows and 2, and their results in no particular order.
+    sqlx::query(
+        "INSERT INTO import_batches (import_id, batch_no, tenant_id, state, first_row, row_count)
+         VALUES ($1, 0, $2, 'done', 0, 3), ($1, 1, $2, 'done', 3, 2)",
+    )
+    .bind(import)
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .expect("batches");
+    sqlx::query(
+        r#"INSERT INTO row_results (import_id, tenant_id, row_index, status, contact_id, errors, warnings)
+           VALUES ($1, $2, 4, 'created', NULL, NULL, '[{"field":"email","code":"x","message":"w"}]'),
+                  ($1, $2, 0, 'created', $3, NULL, NULL),
+                  ($1, $2, 3, 'failed', NULL, '[{"field":"phone","code":"invalid_phone","message":"m"}]', NULL),
+                  ($1, $2, 2, 'created', NULL, NULL, NULL),
+                  ($1, $2, 1, 'created', NULL, NULL, NULL)"#,
+    )
+    .bind(import)
+    .bind(tenant)
+    .bind(contact)
+    .execute(&pool)
+    .await
+    .expect("row results");
+    let as_rows = "SELECT row_index, status, contact_id, errors::text, warnings::text
+                   FROM row_results ORDER BY row_index";
+    type Row = (
+        i32,
+        String,
+        Option<uuid::Uuid>,
+        Option<String>,
+        Option<String>,
+    );
+    let stored: Vec<Row> = sqlx::query_as(as_rows).fetch_all(&pool).await.unwrap();
+
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .expect("migration 0021");
+    let moved: Vec<Row> = sqlx::query_as(as_rows).fetch_all(&pool).await.unwrap();
+    assert_eq!(moved, stored);
+    let batches: Vec<(i32, i32, Vec<String>)> = sqlx::query_as(
+        "SELECT first_row, row_count, present FROM batch_results ORDER BY first_row",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        batches,
+        [
+            (0, 3, vec!["created".to_owned()]),
+            (3, 2, vec!["created".to_owned(), "failed".to_owned()])
+        ]
+    );
+    let page = contact_import::store::row_results::page(&pool, tenant, import, None, Some(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(page[1].errors[0]["code"], "invalid_phone");
+    assert_eq!(page[2].warnings[0]["field"], "email");
+    // Another tenant sees none of them.
+    let other = contact_import::store::row_results::page(
+        &pool,
+        uuid::Uuid::now_v7(),
+        import,
+        None,
+        None,
+        10,
+    )
+    .await
+    .unwrap();
+    assert!(other.is_empty());
+    pool.close().await;
+    crate::common::remove_test_resources(&db, &settings.queue_prefix).await;
+}

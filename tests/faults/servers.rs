@@ -342,6 +342,19 @@ impl RabbitNode {
 impl Drop for RabbitNode {
     fn drop(&mut self) {
         self.crash();
+        if std::thread::panicking() {
+            // CI keeps only what the test prints: the node's own account of the failure.
+            let log = self.dir.join("log").join(format!("{}.log", self.name));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!(
+                "---- last lines of RabbitMQ node {} ({}) ----\n{}\n----",
+                self.name,
+                log.display(),
+                tail.join("\n")
+            );
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
