@@ -211,7 +211,7 @@ pub async fn export(
             match query.chunk(&pool, after).await {
                 Ok(contacts) if contacts.is_empty() => None,
                 Ok(contacts) => {
-                    let next = contacts.last().map(|c| (c.created_at, c.id));
+                    let next = contacts.last().map(|c| c.id);
                     let done = (contacts.len() as i64) < CHUNK;
                     let bytes = match format {
                         Format::Csv => {

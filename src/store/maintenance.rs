@@ -17,7 +17,8 @@ const TABLES: [&str; 2] = ["contacts", "batch_results"];
 
 /// Analyse a table once this many rows changed since its last analysis …
 const MIN_CHANGES: i64 = 1000;
-/// … and they are at least this share of its rows. What a batch's plans need is a table that
+/// … and they are at least this share of the rows it had then (its live rows less the changed
+/// ones: an inserted row counts in both). What a batch's plans need is a table that
 /// has been analysed once: between analyses the planner scales the row count it knows by the
 /// table's current size in pages, so a table that grows keeps its estimates. Checked every
 /// second while a first import grows the table by ~20k rows a second: 10 % meant an ANALYZE
@@ -95,7 +96,8 @@ pub async fn analyse_stale(pool: &PgPool) -> Result<Vec<&'static str>, sqlx::Err
             .fetch_optional(&mut *conn)
             .await?;
             let Some((changed, live)) = row else { continue };
-            if changed >= MIN_CHANGES && changed as f64 >= MIN_SHARE * live.max(1) as f64 {
+            let before = (live - changed).max(1);
+            if changed >= MIN_CHANGES && changed as f64 >= MIN_SHARE * before as f64 {
                 let started = std::time::Instant::now();
                 sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
                     .execute(&mut *conn)

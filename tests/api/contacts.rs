@@ -320,6 +320,38 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
                     &format!("/api/v1/contacts?sort={sort}&order={order}&perPage=1000"),
                 )
                 .await;
+            if sort == "createdAt" {
+                // Creation order is id order (migration 0022): each contact's createdAt is the
+                // time its UUIDv7 carries, and the list's times run the list's way.
+                let times: Vec<time::OffsetDateTime> = everyone["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| {
+                        let at = time::OffsetDateTime::parse(
+                            c["createdAt"].as_str().unwrap(),
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .unwrap();
+                        let id: uuid::Uuid = c["id"].as_str().unwrap().parse().unwrap();
+                        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+                        assert_eq!(
+                            at.unix_timestamp_nanos(),
+                            i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+                            "createdAt of {id}"
+                        );
+                        at
+                    })
+                    .collect();
+                assert!(
+                    times.windows(2).all(|w| if order == "asc" {
+                        w[0] <= w[1]
+                    } else {
+                        w[0] >= w[1]
+                    }),
+                    "createdAt {order}: {times:?}"
+                );
+            }
             // A search's few matches are sorted apart from the index (store::contacts::
             // candidates_sql): in the same order as the whole list.
             let with_email: Vec<String> = everyone["data"]

@@ -146,7 +146,10 @@ async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself(
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert!(estimate >= 2500.0, "statistics still say {estimate} rows");
+    // The service analyses a table each time its changed rows reach its size (at least 1,000):
+    // the last analysis saw at least half of the 3,000 rows, however the import's batches fell
+    // between the maintenance task's ticks.
+    assert!(estimate >= 1500.0, "statistics still say {estimate} rows");
     app.finish().await;
 }
 

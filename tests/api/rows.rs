@@ -457,15 +457,7 @@ async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
     let pool = contact_import::store::connect(&settings.database_url, 2)
         .await
         .expect("connect");
-    let mut before = sqlx::migrate!("./migrations");
-    let older: Vec<_> = before
-        .migrations
-        .iter()
-        .filter(|m| m.version <= 20)
-        .cloned()
-        .collect();
-    before.migrations = older.into();
-    before.run(&pool).await.expect("migrations up to 0020");
+    migrate_up_to(&pool, 20).await;
 
     let (tenant, import) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let contact = uuid::Uuid::now_v7();
@@ -556,6 +548,111 @@ async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
     .await
     .unwrap();
     assert!(other.is_empty());
+    pool.close().await;
+    crate::common::remove_test_resources(&db, &settings.queue_prefix).await;
+}
+
+/// Applies the migrations up to `version` only, as a database of an older release has them.
+async fn migrate_up_to(pool: &sqlx::PgPool, version: i64) {
+    let mut before = sqlx::migrate!("./migrations");
+    let older: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= version)
+        .cloned()
+        .collect();
+    before.migrations = older.into();
+    before
+        .run(pool)
+        .await
+        .unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
+}
+
+/// Migration 0022 keys contacts by (tenant_id, id) and drops the created_at index: stored
+/// contacts take the time their UUIDv7 carries as created_at (so id order is creation order),
+/// and keep their group memberships, which still go with a deleted contact.
+#[tokio::test]
+async fn stored_contacts_take_their_ids_time_and_keep_their_groups_when_keyed_by_tenant() {
+    let settings = test_settings().await;
+    let db = crate::common::database_name(&settings);
+    let pool = contact_import::store::connect(&settings.database_url, 2)
+        .await
+        .expect("connect");
+    migrate_up_to(&pool, 21).await;
+    let tenant = uuid::Uuid::now_v7();
+    let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let group = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, 'acme', 's')")
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    // Stored the old way: created_at from the transaction, the later id first in time.
+    sqlx::query(
+        "INSERT INTO contacts (id, tenant_id, phone, created_at)
+         VALUES ($1, $3, '+212612345678', now()), ($2, $3, '+212612345679', now() - interval '1 s')",
+    )
+    .bind(first)
+    .bind(second)
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .expect("contacts");
+    sqlx::query("INSERT INTO groups (id, tenant_id, name) VALUES ($1, $2, 'vip')")
+        .bind(group)
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .expect("a group");
+    sqlx::query(
+        "INSERT INTO contact_groups (group_id, contact_id, tenant_id) VALUES ($1, $2, $4), ($1, $3, $4)",
+    )
+    .bind(group)
+    .bind(first)
+    .bind(second)
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .expect("memberships");
+
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .expect("migration 0022");
+    let stored: Vec<(uuid::Uuid, time::OffsetDateTime)> =
+        sqlx::query_as("SELECT id, created_at FROM contacts ORDER BY created_at, id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    for (id, at) in &stored {
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            at.unix_timestamp_nanos(),
+            i128::from(secs) * 1_000_000_000 + i128::from(nanos)
+        );
+    }
+    let key: String = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'contacts'::regclass AND indisprimary",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(key.ends_with("(tenant_id, id)"), "{key}");
+    sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let members: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT contact_id FROM contact_groups")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(members, [second]);
     pool.close().await;
     crate::common::remove_test_resources(&db, &settings.queue_prefix).await;
 }

@@ -75,7 +75,9 @@ impl SortKey {
             Self::LastName => "last_name",
             Self::Phone => "phone",
             Self::Email => "email",
-            Self::CreatedAt => "created_at",
+            // Ids are UUIDv7 and a contact's created_at is its id's time (migration 0022):
+            // the key (tenant_id, id) is the creation order.
+            Self::CreatedAt => "id",
         }
     }
 }
@@ -116,14 +118,12 @@ fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, S
     } else {
         ("<", "DESC")
     };
-    let value = if sort == SortKey::CreatedAt {
-        "$11::timestamptz"
-    } else {
-        "$11::text"
-    };
     match stretch {
+        Stretch::Valued { after: true } if sort == SortKey::CreatedAt => {
+            (format!("id {beyond} $12"), order_by(sort, ascending))
+        }
         Stretch::Valued { after: true } => (
-            format!("({column}, id) {beyond} ({value}, $12)"),
+            format!("({column}, id) {beyond} ($11::text, $12)"),
             order_by(sort, ascending),
         ),
         Stretch::Valued { after: false } => {
@@ -184,6 +184,9 @@ pub fn candidates_sql(
 /// going down, as PostgreSQL orders them).
 fn order_by(sort: SortKey, ascending: bool) -> String {
     let direction = if ascending { "ASC" } else { "DESC" };
+    if sort == SortKey::CreatedAt {
+        return format!("id {direction}");
+    }
     format!("{} {direction}, id {direction}", sort.column())
 }
 
@@ -338,11 +341,11 @@ fn filter_sql(identifier: Option<Identifier>) -> String {
 }
 
 /// Where an export is: the last contact it wrote, in creation order.
-pub type ExportCursor = Option<(time::OffsetDateTime, Uuid)>;
+pub type ExportCursor = Option<Uuid>;
 
 /// The next `limit` contacts of an export after `after`, oldest first (keyset paging on the
-/// `(tenant_id, created_at, id)` index: every chunk costs the same, however deep), with the
-/// list's filters.
+/// `(tenant_id, id)` key, which is creation order: every chunk costs the same, however deep),
+/// with the list's filters.
 pub async fn export_chunk(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -353,8 +356,8 @@ pub async fn export_chunk(
     let exact = filter.exact.map(|(identifier, _)| identifier);
     let sql = format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {}
-           AND ($11::timestamptz IS NULL OR (created_at, id) > ($11, $12))
-         ORDER BY created_at, id OFFSET $5 LIMIT $6",
+           AND ($12::uuid IS NULL OR id > $12)
+         ORDER BY id OFFSET $5 LIMIT $6",
         filter_sql(exact)
     );
     let bound = Bound::new(tenant_id, &filter);
@@ -363,8 +366,8 @@ pub async fn export_chunk(
     }
     bound
         .query(sql, 0, limit)
-        .bind(after.map(|(at, _)| at))
-        .bind(after.map(|(_, id)| id))
+        .bind(None::<String>)
+        .bind(after)
         .fetch_all(pool)
         .await
 }

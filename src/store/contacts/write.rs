@@ -5,7 +5,7 @@
 use super::{STORED_COLUMNS, StoredContact};
 use crate::validate::search;
 use sqlx::{AssertSqlSafe, PgConnection};
-use time::Date;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 /// Locks and returns every contact of the tenant that holds one of these identifiers, in one
@@ -86,6 +86,16 @@ struct Columns {
     phone_status: Vec<String>,
     /// Each contact's search words as a text[] literal (validate::search::words).
     search_words: Vec<String>,
+    /// The time each id carries (UUIDv7): a new contact's created_at, so that the key
+    /// (tenant_id, id) is its creation order (migration 0022).
+    created_at: Vec<Option<OffsetDateTime>>,
+}
+
+/// The time a UUIDv7 carries, to the millisecond; `None` for another version.
+fn id_time(id: Uuid) -> Option<OffsetDateTime> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    let at = OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+    Some(at + time::Duration::nanoseconds(i64::from(nanos)))
 }
 
 /// `{"a","b"}`: a text[] literal, every element quoted and escaped.
@@ -113,6 +123,7 @@ impl Columns {
         let mut c = Self::default();
         for s in contacts {
             c.id.push(s.id);
+            c.created_at.push(id_time(s.id));
             c.external_id.push(s.external_id.clone());
             c.phone.push(s.phone.clone());
             c.email.push(s.email.clone());
@@ -179,6 +190,7 @@ impl Columns {
             .bind(self.email_status)
             .bind(self.phone_status)
             .bind(self.search_words)
+            .bind(self.created_at)
     }
 }
 
@@ -186,10 +198,10 @@ const UNNEST: &str =
     "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[], $20::text[], $21::text[],
-    $22::text[], $23::text[], $24::text[])
+    $22::text[], $23::text[], $24::text[], $25::timestamptz[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
          preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
-         tags, consent, status, email_status, phone_status, search_words)";
+         tags, consent, status, email_status, phone_status, search_words, created_at)";
 
 /// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
 /// has just taken fails the statement with a unique violation (23505), which is transient: the
@@ -206,11 +218,13 @@ pub async fn insert_new(
     let sql = format!(
         "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
              full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
-             custom_attributes, tags, consent, status, email_status, phone_status, search_words)
+             custom_attributes, tags, consent, status, email_status, phone_status, search_words,
+             created_at, updated_at)
          SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
              u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
              u.zip, u.custom_attributes::jsonb, u.tags::text[], u.consent::jsonb, u.status,
-             u.email_status, u.phone_status, array_to_tsvector(u.search_words::text[])
+             u.email_status, u.phone_status, array_to_tsvector(u.search_words::text[]),
+             coalesce(u.created_at, now()), coalesce(u.created_at, now())
          FROM {UNNEST}"
     );
     let query = Columns::of(contacts.iter()).bind(sqlx::query(AssertSqlSafe(sql)).bind(tenant_id));
