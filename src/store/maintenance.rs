@@ -17,15 +17,17 @@ const TABLES: [&str; 2] = ["contacts", "batch_results"];
 
 /// Analyse a table once this many rows changed since its last analysis …
 const MIN_CHANGES: i64 = 1000;
-/// … and they are at least this share of the rows it had then (its live rows less the changed
-/// ones: an inserted row counts in both). What a batch's plans need is a table that
+/// … and they are at least this many times the rows it had then (its live rows less the
+/// changed ones: an inserted row counts in both). What a batch's plans need is a table that
 /// has been analysed once: between analyses the planner scales the row count it knows by the
-/// table's current size in pages, so a table that grows keeps its estimates. Checked every
-/// second while a first import grows the table by ~20k rows a second: 10 % meant an ANALYZE
+/// table's current size in pages, so a table that grows keeps its estimates; what the lists'
+/// estimated totals need is statistics of about the right shape. Checked every second while a
+/// first import grows the table by ~20k rows a second: 10 % of the table meant an ANALYZE
 /// (~300 ms at 150k rows) every second, and 20 % still spent a tenth of PostgreSQL's CPU in an
-/// import analysing (perf); once the changed rows match the table's, it is analysed about
-/// eight times from 1,000 rows to 200,000.
-const MIN_SHARE: f64 = 1.0;
+/// import analysing (perf). At 1× (analysed each time the table doubled) ANALYZE was 7 % of the
+/// database's busy time in a 200,000-row import (pg_stat_activity sampled, bench/RESULTS.md);
+/// at 4× it runs at about 1k, 5k, 25k, 125k, 625k rows.
+const MIN_SHARE: f64 = 4.0;
 
 /// Key of the advisory lock that keeps two processes from analysing at once.
 const LOCK_KEY: i64 = 0x0063_6f6e_7461_6374; // "contact"
