@@ -23,23 +23,32 @@ CREATE TABLE batch_results (
 
 -- The rows stored so far, batch by batch (a batch's rows are contiguous and each has its
 -- result, written in one transaction). The temporary index finds a row's batch by position.
+-- A result whose batch is gone (none should be: they are purged together) keeps a row of its
+-- own rather than being dropped.
 CREATE INDEX import_batches_first_row ON import_batches (import_id, first_row);
 INSERT INTO batch_results (tenant_id, import_id, first_row, row_count, present, statuses,
                            contact_ids, errors, warnings)
-SELECT r.tenant_id, r.import_id, b.first_row, count(*)::int,
+SELECT r.tenant_id, r.import_id, coalesce(b.first_row, r.row_index), count(*)::int,
        array_agg(DISTINCT r.status),
        array_agg(r.status ORDER BY r.row_index),
        array_agg(r.contact_id ORDER BY r.row_index),
        array_agg(r.errors ORDER BY r.row_index),
        array_agg(r.warnings ORDER BY r.row_index)
 FROM row_results r
-CROSS JOIN LATERAL (
-    SELECT first_row FROM import_batches b
+LEFT JOIN LATERAL (
+    SELECT first_row, row_count FROM import_batches b
     WHERE b.import_id = r.import_id AND b.first_row <= r.row_index
     ORDER BY b.first_row DESC LIMIT 1
-) b
-GROUP BY r.tenant_id, r.import_id, b.first_row;
+) b ON r.row_index < b.first_row + b.row_count
+GROUP BY r.tenant_id, r.import_id, coalesce(b.first_row, r.row_index);
 DROP INDEX import_batches_first_row;
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM row_results)
+       <> (SELECT coalesce(sum(row_count), 0) FROM batch_results) THEN
+        RAISE EXCEPTION 'row results were not all moved to batch_results';
+    END IF;
+END $$;
 DROP TABLE row_results;
 
 -- One row per result, as before, for operators' queries (and the tests'): the service itself

@@ -492,7 +492,8 @@ async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
                   ($1, $2, 0, 'created', $3, NULL, NULL),
                   ($1, $2, 3, 'failed', NULL, '[{"field":"phone","code":"invalid_phone","message":"m"}]', NULL),
                   ($1, $2, 2, 'created', NULL, NULL, NULL),
-                  ($1, $2, 1, 'created', NULL, NULL, NULL)"#,
+                  ($1, $2, 1, 'created', NULL, NULL, NULL),
+                  ($1, $2, 7, 'skipped', NULL, NULL, NULL)"#,
     )
     .bind(import)
     .bind(tenant)
@@ -523,17 +524,22 @@ async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
     .fetch_all(&pool)
     .await
     .unwrap();
+    // Row 7 has no batch (none should exist): it keeps a row of its own.
     assert_eq!(
         batches,
         [
             (0, 3, vec!["created".to_owned()]),
-            (3, 2, vec!["created".to_owned(), "failed".to_owned()])
+            (3, 2, vec!["created".to_owned(), "failed".to_owned()]),
+            (7, 1, vec!["skipped".to_owned()])
         ]
     );
     let page = contact_import::store::row_results::page(&pool, tenant, import, None, Some(1), 10)
         .await
         .unwrap();
-    assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(
+        page.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [2, 3, 4, 7]
+    );
     assert_eq!(page[1].errors[0]["code"], "invalid_phone");
     assert_eq!(page[2].warnings[0]["field"], "email");
     // Another tenant sees none of them.
