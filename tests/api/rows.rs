@@ -452,20 +452,9 @@ async fn all_or_nothing_applies_no_row_when_one_fails() {
 /// row, status, contact and messages, and the rows page reads them back as before.
 #[tokio::test]
 async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
-    let settings = test_settings().await;
-    let db = crate::common::database_name(&settings);
-    let pool = contact_import::store::connect(&settings.database_url, 2)
-        .await
-        .expect("connect");
-    migrate_up_to(&pool, 20).await;
-
-    let (tenant, import) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (settings, pool, tenant) = older_database(20).await;
+    let import = uuid::Uuid::now_v7();
     let contact = uuid::Uuid::now_v7();
-    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, 'acme', 's')")
-        .bind(tenant)
-        .execute(&pool)
-        .await
-        .expect("a tenant");
     sqlx::query(
         "INSERT INTO imports (id, tenant_id, source, status, options, total_rows, processed_rows,
                               created, failed, batch_count, batches_done)
@@ -555,10 +544,30 @@ async fn stored_row_results_keep_every_row_when_they_move_to_batches() {
     .unwrap();
     assert!(other.is_empty());
     pool.close().await;
+    let db = crate::common::database_name(&settings);
     crate::common::remove_test_resources(&db, &settings.queue_prefix).await;
 }
 
-/// Applies the migrations up to `version` only, as a database of an older release has them.
+/// A test database as an older release left it (migrations up to `version` only), with a
+/// tenant.
+async fn older_database(
+    version: i64,
+) -> (contact_import::settings::Settings, sqlx::PgPool, uuid::Uuid) {
+    let settings = test_settings().await;
+    let pool = contact_import::store::connect(&settings.database_url, 2)
+        .await
+        .expect("connect");
+    migrate_up_to(&pool, version).await;
+    let tenant = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, 'acme', 's')")
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .expect("a tenant");
+    (settings, pool, tenant)
+}
+
+/// Applies the migrations up to `version` only.
 async fn migrate_up_to(pool: &sqlx::PgPool, version: i64) {
     let mut before = sqlx::migrate!("./migrations");
     let older: Vec<_> = before
@@ -579,20 +588,9 @@ async fn migrate_up_to(pool: &sqlx::PgPool, version: i64) {
 /// and keep their group memberships, which still go with a deleted contact.
 #[tokio::test]
 async fn stored_contacts_take_their_ids_time_and_keep_their_groups_when_keyed_by_tenant() {
-    let settings = test_settings().await;
-    let db = crate::common::database_name(&settings);
-    let pool = contact_import::store::connect(&settings.database_url, 2)
-        .await
-        .expect("connect");
-    migrate_up_to(&pool, 21).await;
-    let tenant = uuid::Uuid::now_v7();
+    let (settings, pool, tenant) = older_database(21).await;
     let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let group = uuid::Uuid::now_v7();
-    sqlx::query("INSERT INTO tenants (id, name, signing_secret) VALUES ($1, 'acme', 's')")
-        .bind(tenant)
-        .execute(&pool)
-        .await
-        .expect("a tenant");
     // Stored the old way: created_at from the transaction, the later id first in time.
     sqlx::query(
         "INSERT INTO contacts (id, tenant_id, phone, created_at)
@@ -660,5 +658,6 @@ async fn stored_contacts_take_their_ids_time_and_keep_their_groups_when_keyed_by
         .unwrap();
     assert_eq!(members, [second]);
     pool.close().await;
+    let db = crate::common::database_name(&settings);
     crate::common::remove_test_resources(&db, &settings.queue_prefix).await;
 }
