@@ -356,7 +356,7 @@ pub async fn export_chunk(
     let exact = filter.exact.map(|(identifier, _)| identifier);
     let sql = format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {}
-           AND ($12::uuid IS NULL OR id > $12)
+           AND ($11::uuid IS NULL OR id > $11)
          ORDER BY id OFFSET $5 LIMIT $6",
         filter_sql(exact)
     );
@@ -364,12 +364,7 @@ pub async fn export_chunk(
     if bound.matches_nothing {
         return Ok(Vec::new());
     }
-    bound
-        .query(sql, 0, limit)
-        .bind(None::<String>)
-        .bind(after)
-        .fetch_all(pool)
-        .await
+    bound.query(sql, 0, limit).bind(after).fetch_all(pool).await
 }
 
 /// The filter's parameters ($1 to $4 and $7 to $10 of `page_sql`), bound in their places.
