@@ -247,3 +247,68 @@ async fn a_message_the_broker_dead_letters_is_recorded_and_the_import_finishes()
     workers.stop().await;
     app.finish().await;
 }
+
+/// The look-up that locks a batch's stored contacts reads one index entry per identifier, at
+/// any size of the tenant. One `phone = ANY(…) OR email = ANY(…)` statement was left to the
+/// planner, which read every contact of the tenant whenever that looked cheaper than the
+/// probes (at 20,000 contacts here; in a first import up to 125,000): counted in this
+/// transaction's statistics, that read 20,000 rows or index entries for 1,004 identifiers.
+#[tokio::test]
+async fn the_locking_look_up_reads_an_index_entry_per_identifier_not_the_tenant() {
+    use contact_import::store::contacts::{Held, lock_holding};
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let tenant_id = contact_import::store::tenants::create(&app.pool, "acme")
+        .await
+        .unwrap()
+        .tenant
+        .id;
+    sqlx::query(
+        "INSERT INTO contacts (id, tenant_id, phone, email, search_words)
+         SELECT gen_random_uuid(), $1, '+4480000' || lpad(i::text, 5, '0'), 'd' || i || '@example.com', ''
+         FROM generate_series(1, 20000) AS i",
+    )
+    .bind(tenant_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE contacts")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut held = Held::default();
+    for i in 1..=500 {
+        held.phones.push(format!("+4490000{i:05}"));
+        held.emails.push(format!("e{i}@example.com"));
+    }
+    // Three stored contacts: one by its phone, one by its email, one by both.
+    held.phones
+        .extend(["+448000000007".into(), "+448000000009".into()]);
+    held.emails
+        .extend(["d8@example.com".into(), "d9@example.com".into()]);
+
+    let mut tx = app.pool.begin().await.unwrap();
+    let found = lock_holding(&mut tx, tenant_id, &held).await.unwrap();
+    let mut phones: Vec<_> = found.iter().filter_map(|c| c.phone.clone()).collect();
+    phones.sort();
+    assert_eq!(
+        phones,
+        ["+448000000007", "+448000000008", "+448000000009"],
+        "the contacts holding the identifiers, each once"
+    );
+    let (entries, probes): (i64, i64) = sqlx::query_as(
+        "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid))::bigint
+                    + pg_stat_get_xact_tuples_returned('contacts'::regclass),
+                sum(pg_stat_get_xact_numscans(indexrelid))::bigint
+                    + pg_stat_get_xact_numscans('contacts'::regclass)
+         FROM pg_index WHERE indrelid = 'contacts'::regclass",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        entries <= 1_010,
+        "{entries} index entries and rows read in {probes} scans for 1,004 identifiers"
+    );
+    app.finish().await;
+}
