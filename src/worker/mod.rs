@@ -1,6 +1,7 @@
 //! The batch runner. One transaction per batch: lock the batch row, stop if it is done,
-//! validate its rows (pure), lock the contacts they name, write contacts, row results and
-//! counters, mark the batch done, commit. The broker message is acked only after that
+//! validate its rows (pure), lock the contacts they name, write contacts and row results, mark
+//! the batch done, add to the import's counters last (batches of one import queue on that
+//! row's lock until the commit), commit. The broker message is acked only after that
 //! commit, so a redelivered or duplicated message finds the batch done and changes nothing.
 
 pub mod plan;
@@ -107,6 +108,9 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
         return Ok(BatchOutcome::AlreadyDone);
     }
     let counts = apply_rows(&mut tx, batch, batch_row).await?;
+    // The import's row last: batches of one import queue on its lock, held from here to the
+    // commit.
+    imports::record_batch(&mut *tx, batch.import_id, tenant_id, counts, false).await?;
     tx.commit().await?;
     tracing::info!(
         tenant_id = %tenant_id,
@@ -133,16 +137,13 @@ async fn apply_rows(
     let options: ImportOptions = serde_json::from_value(b.options.clone())
         .map_err(|e| BatchError::Unreadable(format!("import options unreadable: {e}")))?;
     let fields = store::fields::kinds(&mut *conn, b.tenant_id).await?;
-    let duplicates =
-        batches::duplicates_between(&mut *conn, batch.import_id, b.first_row, b.row_count).await?;
 
     // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads, which also
     // serve the API in `run`.
     let tenant_id = b.tenant_id;
-    let (rows, options) =
-        tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields, &duplicates))
-            .await
-            .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??;
+    let (rows, options) = tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields))
+        .await
+        .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??;
     let applying = plan::Applying {
         source: format!("import:{}", batch.import_id),
         now: OffsetDateTime::now_utc(),
@@ -242,7 +243,6 @@ fn validate_batch(
     b: &LockedBatch,
     options: ImportOptions,
     fields: &HashMap<String, validate::FieldKind>,
-    duplicates: &[i32],
 ) -> Result<(Vec<RowInput>, ImportOptions), BatchError> {
     // The array is split into its rows' texts first, so that a row a parser refuses fails
     // alone (`invalid_row`) and never its batch.
@@ -273,7 +273,7 @@ fn validate_batch(
             RowInput {
                 index,
                 parsed: validate::validate_stored_text(text.get(), &rules),
-                duplicate: duplicates.binary_search(&index).is_ok(),
+                duplicate: b.duplicates.binary_search(&index).is_ok(),
                 erased: text.get() == validate::ERASED_ROW,
             }
         })
@@ -332,10 +332,8 @@ async fn write_plan(
             .map_err(|e| BatchError::Unreadable(e.to_string()))?;
     }
     row_results::insert(&mut *conn, tenant_id, batch.import_id, &results).await?;
-    let counts = counts_of(&plan.outcomes);
-    imports::record_batch(&mut *conn, batch.import_id, tenant_id, counts, false).await?;
     batches::mark_done(&mut *conn, tenant_id, batch).await?;
-    Ok(counts)
+    Ok(counts_of(&plan.outcomes))
 }
 
 /// Records a batch that can never be applied as dead (its rows fail `batch_failed` with the
