@@ -110,7 +110,7 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     let counts = apply_rows(&mut tx, batch, batch_row).await?;
     // The import's row last: batches of one import queue on its lock, held from here to the
     // commit.
-    imports::record_batch(&mut *tx, batch.import_id, tenant_id, counts, false).await?;
+    imports::record_batch(&mut tx, batch.import_id, tenant_id, counts, false).await?;
     tx.commit().await?;
     tracing::info!(
         tenant_id = %tenant_id,
