@@ -487,3 +487,199 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     assert_eq!(all["meta"]["total"], limit + 1 + 23);
     app.finish().await;
 }
+
+/// The ids of a tenant's contacts in a list's order, as SQL orders them (the oracle of the
+/// page tests): `filter` is a condition on `contacts`.
+async fn ordered_ids(
+    app: &crate::app::TestApp,
+    tenant: &str,
+    filter: &str,
+    order: &str,
+) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id::text FROM contacts c JOIN tenants t ON t.id = c.tenant_id
+         WHERE t.name = $1 AND {filter} ORDER BY {order}"
+    )))
+    .bind(tenant)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+fn page_ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Pages by `page` number read the far half of a list from its end (store::contacts::list,
+/// `offset_page`): every page of every sort, each way, with and without the deleted contacts,
+/// is the list as SQL orders it, with ties, NULLs and deleted contacts in it.
+#[tokio::test]
+async fn numbered_pages_of_every_sort_add_up_to_the_whole_list() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    let people: Vec<Value> = (0..29)
+        .map(|i| {
+            let mut c = json!({"externalId": format!("x{i}")});
+            if i % 4 != 0 {
+                c["phone"] = json!(phone(i));
+            }
+            if i % 3 != 0 {
+                c["email"] = json!(format!("p{}@example.com", (i * 7) % 29));
+            }
+            if i % 5 != 0 {
+                c["firstName"] = json!(["Ali", "Zoé", "Ben"][i % 3]);
+            }
+            if i % 2 == 0 {
+                c["lastName"] = json!(format!("L{}", i % 7));
+            }
+            c
+        })
+        .collect();
+    app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": people}))
+        .await;
+    for external in ["x3", "x8", "x20"] {
+        let contact = app
+            .contact_by(&key, &format!("externalId={external}"))
+            .await
+            .unwrap();
+        let path = format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap());
+        let deleted = app.send(&key, reqwest::Method::DELETE, &path).await;
+        assert_eq!(deleted.status(), 200);
+    }
+    for (sort, column) in [
+        ("firstName", "first_name"),
+        ("lastName", "last_name"),
+        ("phone", "phone"),
+        ("email", "email"),
+        ("createdAt", "created_at"),
+    ] {
+        for order in ["asc", "desc"] {
+            for deleted in [false, true] {
+                let filter = if deleted {
+                    "TRUE"
+                } else {
+                    "c.deleted_at IS NULL"
+                };
+                let expected = ordered_ids(
+                    &app,
+                    "acme",
+                    filter,
+                    &format!("c.{column} {order}, c.id {order}"),
+                )
+                .await;
+                assert_eq!(expected.len(), if deleted { 29 } else { 26 });
+                let mut listed = Vec::new();
+                for number in 1..=11 {
+                    let page = app
+                        .get_json(
+                            &key,
+                            &format!(
+                                "/api/v1/contacts?sort={sort}&order={order}&includeDeleted={deleted}&perPage=3&page={number}"
+                            ),
+                        )
+                        .await;
+                    let what = format!("{sort} {order} deleted={deleted} page {number}");
+                    assert_eq!(page["meta"]["total"], expected.len(), "{what}");
+                    let ids = page_ids(&page);
+                    let first = (number - 1) * 3;
+                    let rest = expected.len().saturating_sub(first);
+                    assert_eq!(ids.len(), rest.min(3), "{what}");
+                    assert_eq!(
+                        page["meta"]["nextCursor"].is_string(),
+                        rest > 3,
+                        "{what}: {}",
+                        page["meta"]
+                    );
+                    listed.extend(ids);
+                }
+                assert_eq!(listed, expected, "{sort} {order} deleted={deleted}");
+            }
+        }
+    }
+    app.finish().await;
+}
+
+/// A search's page is found three ways (store::contacts::list, `search_page`): in the first
+/// contacts of the list when its term is common, among its matches read through the words
+/// index when they are few, and by reading the list in order past that. Each gives the page
+/// SQL gives, with a total that is exact or marked as an estimate.
+#[tokio::test]
+async fn a_search_page_is_the_same_whichever_way_it_is_found() {
+    let app = spawn_app().await;
+    let key = app.tenant("acme").await;
+    // 5,200 contacts: 5,190 named Alpha (more than the 5,000 matches read through the words
+    // index), 10 named Gamma spread over them.
+    let people: Vec<Value> = (0..5200)
+        .map(|i| {
+            json!({
+                "phone": phone(i),
+                "firstName": if i % 520 == 0 { "Gamma" } else { "Alpha" },
+                "lastName": format!("L{}", i % 13),
+            })
+        })
+        .collect();
+    for chunk in people.chunks(3000) {
+        app.import_and_wait(&key, &json!({"contacts": chunk})).await;
+    }
+    let alpha = "c.first_name = 'Alpha'";
+    let gamma = "c.first_name = 'Gamma'";
+    for (query, filter, order, offset, estimated) in [
+        // Common, first page: found in the first contacts of the list.
+        ("search=alpha&perPage=50", alpha, "c.id DESC", 0, true),
+        (
+            "search=alph&sort=lastName&order=asc&perPage=50&page=3",
+            alpha,
+            "c.last_name ASC, c.id ASC",
+            100,
+            true,
+        ),
+        // Rare: its 10 matches sorted.
+        ("search=gamma&perPage=50", gamma, "c.id DESC", 0, false),
+        (
+            "search=gamma&sort=lastName&order=desc&perPage=4&page=2",
+            gamma,
+            "c.last_name DESC, c.id DESC",
+            4,
+            false,
+        ),
+        // Common and deep: the list read in order.
+        (
+            "search=alpha&perPage=50&page=70",
+            alpha,
+            "c.id DESC",
+            3450,
+            true,
+        ),
+        (
+            "search=alpha&sort=createdAt&order=asc&perPage=50&page=90",
+            alpha,
+            "c.id ASC",
+            4450,
+            true,
+        ),
+    ] {
+        let page = app
+            .get_json(&key, &format!("/api/v1/contacts?{query}"))
+            .await;
+        let expected = ordered_ids(&app, "acme", filter, order).await;
+        let per_page = page["meta"]["perPage"].as_u64().unwrap() as usize;
+        assert_eq!(
+            page_ids(&page),
+            expected[offset..(offset + per_page).min(expected.len())],
+            "{query}"
+        );
+        assert_eq!(page["meta"]["totalIsEstimate"], estimated, "{query}");
+        let total = page["meta"]["total"].as_u64().unwrap() as usize;
+        if estimated {
+            assert!(total > 1000, "{query}: total {total}");
+        } else {
+            assert_eq!(total, expected.len(), "{query}");
+        }
+    }
+    app.finish().await;
+}

@@ -645,7 +645,11 @@ async fn stored_contacts_take_their_ids_time_and_keep_their_groups_when_keyed_by
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert!(key.ends_with("(tenant_id, id)"), "{key}");
+    // Keyed by (tenant_id, id); it carries deleted_at for deep pages (migration 0023).
+    assert!(
+        key.ends_with("btree (tenant_id, id) INCLUDE (deleted_at)"),
+        "{key}"
+    );
     sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(first)

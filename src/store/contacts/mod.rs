@@ -7,7 +7,7 @@ mod write;
 
 pub use list::{
     Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, candidates_sql,
-    export_chunk, page, page_sql, stretch_sql,
+    export_chunk, offset_ids_sql, page, page_sql, stretch_sql,
 };
 pub use write::{Held, generic_plans_from_here, insert_new, lock_holding, update_existing};
 
@@ -186,8 +186,8 @@ pub async fn count_changed(
 }
 
 /// The tenant's number of contacts: not deleted, or all of them.
-pub async fn count(
-    pool: &PgPool,
+pub async fn count<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     tenant_id: Uuid,
     include_deleted: bool,
 ) -> Result<i64, sqlx::Error> {
@@ -197,7 +197,7 @@ pub async fn count(
     )
     .bind(tenant_id)
     .bind(include_deleted)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await
 }
 
