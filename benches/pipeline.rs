@@ -1422,6 +1422,27 @@ async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<(
         .await?;
         println!("\nplan, {label}:\n{}", plan.join("\n"));
     }
+    // A numbered page halfway down the list, the deepest one reads (from the nearer end).
+    let listed: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&pool)
+        .await?;
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, BUFFERS) {}",
+        contact_import::store::contacts::offset_ids_sql(SortKey::LastName, true)
+    )))
+    .bind(tenant)
+    .bind(false)
+    .bind(listed / 2)
+    .bind(101i64)
+    .fetch_all(&pool)
+    .await?;
+    println!(
+        "\nplan, sort=lastName&order=asc, the ids of page {} (of {}):\n{}",
+        listed / 200,
+        listed / 100,
+        plan.join("\n")
+    );
     pool.close().await;
     Ok(())
 }
