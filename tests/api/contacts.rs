@@ -284,24 +284,7 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     let key = app.tenant("acme").await;
     // 23 contacts: some without a first or last name, some without a phone or an email, and
     // names that tie, so that the id decides.
-    let people: Vec<Value> = (0..23)
-        .map(|i| {
-            let mut c = json!({"externalId": format!("x{i}"), "tags": ["all"]});
-            if i % 4 != 0 {
-                c["phone"] = json!(phone(i));
-            }
-            if i % 3 != 0 {
-                c["email"] = json!(format!("p{i}@example.com"));
-            }
-            if i % 5 != 0 {
-                c["firstName"] = json!(["Ali", "Zoé", "Ben"][i % 3]);
-            }
-            if i % 2 == 0 {
-                c["lastName"] = json!(format!("L{}", i % 7));
-            }
-            c
-        })
-        .collect();
+    let people = mixed_people(23, |i| format!("p{i}@example.com"));
     app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": people}))
         .await;
     let ids = |page: &Value| -> Vec<String> {
@@ -488,6 +471,30 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     app.finish().await;
 }
 
+/// `count` contacts tagged `all`, keyed by external id: some without a first or last name,
+/// some without a phone or an email (`email` gives the rest theirs), and names that tie, so
+/// that the id decides.
+fn mixed_people(count: usize, email: impl Fn(usize) -> String) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut c = json!({"externalId": format!("x{i}"), "tags": ["all"]});
+            if i % 4 != 0 {
+                c["phone"] = json!(phone(i));
+            }
+            if i % 3 != 0 {
+                c["email"] = json!(email(i));
+            }
+            if i % 5 != 0 {
+                c["firstName"] = json!(["Ali", "Zoé", "Ben"][i % 3]);
+            }
+            if i % 2 == 0 {
+                c["lastName"] = json!(format!("L{}", i % 7));
+            }
+            c
+        })
+        .collect()
+}
+
 /// The ids of a tenant's contacts in a list's order, as SQL orders them (the oracle of the
 /// page tests): `filter` is a condition on `contacts`.
 async fn ordered_ids(
@@ -522,24 +529,8 @@ fn page_ids(page: &Value) -> Vec<String> {
 async fn numbered_pages_of_every_sort_add_up_to_the_whole_list() {
     let app = spawn_app().await;
     let key = app.tenant("acme").await;
-    let people: Vec<Value> = (0..29)
-        .map(|i| {
-            let mut c = json!({"externalId": format!("x{i}")});
-            if i % 4 != 0 {
-                c["phone"] = json!(phone(i));
-            }
-            if i % 3 != 0 {
-                c["email"] = json!(format!("p{}@example.com", (i * 7) % 29));
-            }
-            if i % 5 != 0 {
-                c["firstName"] = json!(["Ali", "Zoé", "Ben"][i % 3]);
-            }
-            if i % 2 == 0 {
-                c["lastName"] = json!(format!("L{}", i % 7));
-            }
-            c
-        })
-        .collect();
+    // Emails in another order than the ids.
+    let people = mixed_people(29, |i| format!("p{}@example.com", (i * 7) % 29));
     app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": people}))
         .await;
     for external in ["x3", "x8", "x20"] {
