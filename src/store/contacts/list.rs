@@ -158,8 +158,8 @@ fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, S
     }
 }
 
-/// A page of a search's matches once they are known to be few (`EXACT_COUNT_LIMIT` or less):
-/// their ids in an array ($11 for an offset page, $13 after a cursor). The planner cannot
+/// A keyset page of a search's matches once they are known to be few (`EXACT_COUNT_LIMIT` or
+/// less): their ids in an array, $13 (numbered pages: `search_page`). The planner cannot
 /// estimate how many contacts a prefix query matches (it takes 2 % for any term), so left to
 /// itself it walks the sort key's index and tests every contact: 400 ms at 890k contacts for a
 /// term that matches one. Here the matches' sort keys are read by id (materialised: no index
@@ -168,23 +168,19 @@ pub fn candidates_sql(
     identifier: Option<Identifier>,
     sort: SortKey,
     ascending: bool,
-    stretch: Option<Stretch>,
+    stretch: Stretch,
 ) -> String {
     let filter = filter_sql(identifier);
     let column = sort.column();
     let direction = if ascending { "ASC" } else { "DESC" };
     let order = order_by(sort, ascending);
-    let (ids, range, offset) = match stretch {
-        Some(stretch) => ("$13", stretch_range(sort, ascending, stretch).0, "0"),
-        None => ("$11", "TRUE".to_owned(), "$5"),
-    };
+    let (range, _) = stretch_range(sort, ascending, stretch);
     format!(
         "WITH candidate AS MATERIALIZED (
              SELECT id, {column} AS key FROM contacts
-             WHERE id = ANY({ids}::uuid[]) AND {filter} AND {range}),
+             WHERE id = ANY($13::uuid[]) AND {filter} AND {range}),
          chosen AS (
-             SELECT id FROM candidate ORDER BY key {direction}, id {direction}
-             OFFSET {offset} LIMIT $6)
+             SELECT id FROM candidate ORDER BY key {direction}, id {direction} LIMIT $6)
          SELECT {VIEW_COLUMNS} FROM contacts
          WHERE tenant_id = $1 AND id IN (SELECT id FROM chosen)
          ORDER BY {order}"
@@ -506,7 +502,7 @@ pub async fn page(
                     break;
                 }
                 let sql = match matches {
-                    Some(_) => candidates_sql(identifier, sort, ascending, Some(stretch)),
+                    Some(_) => candidates_sql(identifier, sort, ascending, stretch),
                     None => stretch_sql(identifier, sort, ascending, stretch),
                 };
                 let query = bound
