@@ -287,14 +287,7 @@ async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     let people = mixed_people(23, |i| format!("p{i}@example.com"));
     app.import_and_wait(&key, &json!({"dedupeOn": "externalId", "contacts": people}))
         .await;
-    let ids = |page: &Value| -> Vec<String> {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let ids = page_ids;
     for sort in ["firstName", "lastName", "phone", "email", "createdAt"] {
         for order in ["asc", "desc"] {
             let everyone = app

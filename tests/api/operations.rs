@@ -125,22 +125,13 @@ async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself(
     app.import_and_wait(&key, &json!({"contacts": contacts(0, 3000)}))
         .await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let analysed: Option<bool> = sqlx::query_scalar(
-            "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'contacts'",
-        )
-        .fetch_optional(&app.pool)
-        .await
-        .unwrap();
-        if analysed == Some(true) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "contacts was never analysed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_until(
+        &app.pool,
+        deadline,
+        "last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL",
+        "contacts was never analysed",
+    )
+    .await;
     let (estimate,): (f32,) =
         sqlx::query_as("SELECT reltuples FROM pg_class WHERE relname = 'contacts'")
             .fetch_one(&app.pool)
@@ -153,22 +144,13 @@ async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself(
 
     // Once imports pause it vacuums `contacts` too, so that a deep page skips its offset in
     // the index alone (migration 0023): no contact is read but the page's.
-    loop {
-        let unvacuumed: Option<i64> = sqlx::query_scalar(
-            "SELECT n_ins_since_vacuum FROM pg_stat_user_tables WHERE relname = 'contacts'",
-        )
-        .fetch_optional(&app.pool)
-        .await
-        .unwrap();
-        if unvacuumed.is_some_and(|n| n < 1000) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "contacts was never vacuumed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_until(
+        &app.pool,
+        deadline,
+        "n_ins_since_vacuum < 1000",
+        "contacts was never vacuumed",
+    )
+    .await;
     use contact_import::store::contacts::{SortKey, offset_ids_sql};
     let tenant: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'acme'")
         .fetch_one(&app.pool)
@@ -192,6 +174,29 @@ async fn after_a_big_import_the_service_refreshes_the_planner_statistics_itself(
         assert_eq!(scan["Actual Rows"], 1501, "{sort:?}: {plan}");
     }
     app.finish().await;
+}
+
+/// Polls `contacts`' row of `pg_stat_user_tables` until `condition` holds of it; fails with
+/// `never` once `deadline` has passed.
+async fn wait_until(
+    pool: &sqlx::PgPool,
+    deadline: tokio::time::Instant,
+    condition: &str,
+    never: &str,
+) {
+    loop {
+        let holds: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {condition} FROM pg_stat_user_tables WHERE relname = 'contacts'"
+        )))
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if holds == Some(true) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{never}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// What the page shows of one import: where it is listed, its status and its progress.
