@@ -4,11 +4,15 @@
 //! 1. reference: `COPY` of the rows into a fixed table that does not move with our schema: the
 //!    columns of a contact, its primary key and the phone, email and external-id unique indexes
 //!    only (the cost of storing contacts at all);
-//!    ceiling: `COPY` of the rows into a table with the same indexes as `contacts` (what our own
-//!    schema costs);
+//!    ceiling: `COPY` of the rows, with the search words the workers compute, into a table with
+//!    the same indexes as `contacts` (what our own schema costs);
 //!    indexes: the same COPY once per index of `contacts`, with every index but that one (each
 //!    index's own cost);
 //! 2. naive: one `INSERT … ON CONFLICT` per row, in transactions of the batch size;
+//!    capacity: the worker's own `INSERT` of new contacts (`store::contacts::insert_new`) alone,
+//!    one batch per transaction, from W connections at once, for each W: what PostgreSQL
+//!    itself writes into our schema the way the workers write, with no intake, validation,
+//!    look-up, results or broker around it (the most any W-worker import could reach);
 //! 3. ours: the generated contacts posted as 3000-contact requests to `contact-import run
 //!    --workers W` (release build), from the first request to the last row's result, for each W;
 //! 4. ours again on the same contacts with their city changed (every row that applies is an
@@ -70,8 +74,8 @@ struct Args {
     /// Requests per kind of query of the contact search measurement.
     #[arg(long, default_value_t = 100)]
     search_requests: usize,
-    /// Phases to skip: reference, ceiling, indexes, naive, json, reimport, csv, prefilled,
-    /// fairness, latency, search.
+    /// Phases to skip: reference, ceiling, indexes, naive, capacity, json, reimport, csv,
+    /// prefilled, fairness, latency, search.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Contacts stored by SQL before the `prefilled` phase imports the rows (W=2 JSON).
@@ -102,7 +106,10 @@ async fn main() -> Result<()> {
     );
     let mut report = Report::default();
 
-    if !skip("reference") || !skip("ceiling") || !skip("indexes") || !skip("naive") {
+    if ["reference", "ceiling", "indexes", "naive", "capacity"]
+        .iter()
+        .any(|phase| !skip(phase))
+    {
         let rows = data.valid_unique_rows()?;
         println!(
             "reference, ceiling and naive write the {} rows that are valid and unique",
@@ -112,7 +119,7 @@ async fn main() -> Result<()> {
         let pool = db.pool().await?;
         if !skip("reference") {
             reference_table(&pool, "reference_contacts").await?;
-            let rate = copy_into(&pool, "reference_contacts", &rows).await?;
+            let rate = copy_into(&pool, "reference_contacts", &rows, Words::Without).await?;
             report.add(
                 "reference: COPY, identifier indexes only",
                 rows.len(),
@@ -122,7 +129,7 @@ async fn main() -> Result<()> {
         }
         if !skip("ceiling") {
             like_contacts(&pool, "ceiling_contacts").await?;
-            let rate = copy_into(&pool, "ceiling_contacts", &rows).await?;
+            let rate = copy_into(&pool, "ceiling_contacts", &rows, Words::With).await?;
             report.add(
                 "ceiling: COPY, the schema of contacts",
                 rows.len(),
@@ -148,6 +155,17 @@ async fn main() -> Result<()> {
                 rate,
                 None,
             );
+        }
+        if !skip("capacity") {
+            for &workers in &args.workers {
+                let rate = capacity(&pool, &rows, workers).await?;
+                report.add(
+                    &format!("capacity: the workers' INSERT alone, W={workers}"),
+                    rows.len(),
+                    rate,
+                    None,
+                );
+            }
         }
         pool.close().await;
         db.drop_now().await;
@@ -588,7 +606,7 @@ async fn index_costs(pool: &PgPool, rows: &[ValidContact]) -> Result<Vec<(String
             .execute(pool)
             .await?;
         }
-        let rate = copy_into(pool, &table, rows).await?;
+        let rate = copy_into(pool, &table, rows, Words::With).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
             .execute(pool)
             .await?;
@@ -643,14 +661,47 @@ async fn prefill(service: &Service, count: usize) -> Result<()> {
     Ok(())
 }
 
+/// Whether a COPY writes each contact's search words, as the workers do (a table shaped like
+/// `contacts` has their index), or not (the fixed reference has no such column).
+#[derive(Clone, Copy, PartialEq)]
+enum Words {
+    With,
+    Without,
+}
+
+/// A contact's search words as the workers store them, in `tsvector`'s text form.
+fn words_text(c: &ValidContact) -> String {
+    fn text(p: &Patch<String>) -> Option<&str> {
+        p.as_set().map(String::as_str)
+    }
+    let words = validate::search::words(
+        [text(&c.first_name), text(&c.last_name), text(&c.full_name)],
+        c.email.as_set().map(|x| x.as_str()),
+        c.phone.as_set().map(|x| x.as_str()),
+    );
+    let mut out = String::new();
+    for word in words {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('\'');
+        out.push_str(&word.replace('\\', "\\\\").replace('\'', "''"));
+        out.push('\'');
+    }
+    out
+}
+
 /// The physical limit: COPY in CSV format into `table`, sent in 1 MiB chunks, one transaction.
-async fn copy_into(pool: &PgPool, table: &str, rows: &[ValidContact]) -> Result<f64> {
+async fn copy_into(pool: &PgPool, table: &str, rows: &[ValidContact], words: Words) -> Result<f64> {
     let tenant = bench_tenant(pool).await?;
     let mut chunks = Vec::new();
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::with_capacity(1 << 20));
     for c in rows {
         let mut record = vec![uuid::Uuid::now_v7().to_string(), tenant.to_string()];
         record.extend(columns(c).into_iter().map(Option::unwrap_or_default));
+        if words == Words::With {
+            record.push(words_text(c));
+        }
         writer.write_record(&record)?;
         if writer.get_ref().len() >= 1 << 20 {
             chunks.push(std::mem::replace(
@@ -668,8 +719,16 @@ async fn copy_into(pool: &PgPool, table: &str, rows: &[ValidContact]) -> Result<
     let mut conn = pool.acquire().await?;
     let started = Instant::now();
     let mut tx = conn.begin().await?;
+    // An empty field is NULL in CSV; a contact without words has the empty tsvector.
+    let (words_column, words_option) = if words == Words::With {
+        (", search_words", ", FORCE_NOT_NULL (search_words)")
+    } else {
+        ("", "")
+    };
     let mut copy = tx
-        .copy_in_raw(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT csv)"))
+        .copy_in_raw(&format!(
+            "COPY {table} ({COLUMNS}{words_column}) FROM STDIN (FORMAT csv{words_option})"
+        ))
         .await?;
     for chunk in &chunks {
         copy.send(chunk.as_slice()).await?;
@@ -715,6 +774,55 @@ async fn naive_inserts(pool: &PgPool, rows: &[ValidContact]) -> Result<f64> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!("naive: {} upserts in {seconds:.2} s", rows.len());
+    Ok(rows.len() as f64 / seconds)
+}
+
+/// The rows written into `contacts` by the workers' own statement, `BATCH_SIZE` rows per
+/// transaction, from `workers` connections taking the next batch as they finish one; rows/s.
+/// The table is emptied first, so every run starts where an import into an empty table does.
+async fn capacity(pool: &PgPool, rows: &[ValidContact], workers: usize) -> Result<f64> {
+    sqlx::query("TRUNCATE contacts CASCADE")
+        .execute(pool)
+        .await?;
+    let tenant = bench_tenant(pool).await?;
+    let batches: Vec<Vec<store::contacts::StoredContact>> = rows
+        .chunks(BATCH_SIZE)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|row| {
+                    let mut stored = store::contacts::StoredContact::empty(uuid::Uuid::now_v7());
+                    contact_import::worker::plan::apply(&mut stored, row, true);
+                    stored
+                })
+                .collect()
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let write = |_| async {
+        let mut conn = pool.acquire().await?;
+        let mut written = 0;
+        loop {
+            let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return anyhow::Ok(written);
+            };
+            let mut tx = conn.begin().await?;
+            written += store::contacts::insert_new(&mut tx, tenant, batch).await?;
+            tx.commit().await?;
+        }
+    };
+    let started = Instant::now();
+    let written: u64 = futures_util::future::try_join_all((0..workers.max(1)).map(write))
+        .await?
+        .into_iter()
+        .sum();
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        written as usize == rows.len(),
+        "capacity wrote {written} of {} rows",
+        rows.len()
+    );
+    println!("capacity, W={workers}: {written} rows in {seconds:.2} s");
     Ok(rows.len() as f64 / seconds)
 }
 
