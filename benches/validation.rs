@@ -6,6 +6,8 @@
 //!   worker's pattern) and once as three phases over all numbers (parse all, validate all, format
 //!   all), the two ways DESIGN.md compares.
 //! - `contact/validate_contact`: the worker's full row validation.
+//! - `contact/intake/*`: what the JSON intake does per contact before it stores a request (its
+//!   depth check, both ways, and the identifying part).
 //!
 //! Per-row benchmarks take one row per iteration, cycling through the rows in order, so their
 //! time is per row. The `*/phases` benchmarks take all rows per iteration: divide by the row
@@ -21,8 +23,8 @@ use std::path::Path;
 use std::process::Command;
 
 use contact_import::validate::{
-    FieldKind, Identifier, Rules, ValidContact, dedupe_key, identifying_part, normalize_phone,
-    validate_contact,
+    FieldKind, Identifier, MAX_JSON_DEPTH, Rules, ValidContact, dedupe_key, identifying_part,
+    json_depth, nests_within, normalize_phone, validate_contact,
 };
 use criterion::{Criterion, SamplingMode, Throughput};
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
@@ -399,6 +401,12 @@ fn bench_contacts(c: &mut Criterion, contacts: &[Value], rules: &Rules) {
     let texts: Vec<String> = contacts.iter().map(Value::to_string).collect();
     group.bench_function("intake/identifying_part", |b| {
         per_row(b, &texts, |text| identifying_part(text))
+    });
+    group.bench_function("intake/json_depth", |b| {
+        per_row(b, &texts, |text| json_depth(text) <= MAX_JSON_DEPTH)
+    });
+    group.bench_function("intake/nests_within", |b| {
+        per_row(b, &texts, |text| nests_within(text, MAX_JSON_DEPTH))
     });
     group.bench_function("intake/identifying_part+dedupe_key", |b| {
         per_row(b, &texts, |text| {

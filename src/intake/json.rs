@@ -151,10 +151,10 @@ pub(super) fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
 /// The contact as sent, or, when it nests deeper than a worker reads, a row that fails
 /// `invalid_row` on its own.
 fn checked_depth(contact: &RawValue) -> Box<RawValue> {
-    let depth = validate::json_depth(contact.get());
-    if depth <= validate::MAX_JSON_DEPTH {
+    if validate::nests_within(contact.get(), validate::MAX_JSON_DEPTH) {
         return contact.to_owned();
     }
+    let depth = validate::json_depth(contact.get());
     let marker = validate::invalid_row(format!(
         "the contact nests {depth} levels deep; at most {} are read",
         validate::MAX_JSON_DEPTH

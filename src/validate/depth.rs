@@ -5,6 +5,14 @@
 /// The deepest nesting of arrays and objects a contact may have (the contact object is 1).
 pub const MAX_JSON_DEPTH: usize = 32;
 
+/// Whether `json` nests at most `max` levels deep. A text with no more than `max` opening
+/// brackets cannot nest deeper, and a contact has a handful: its bytes are only counted (a
+/// loop the compiler vectorises), and only a text with more brackets is walked.
+pub fn nests_within(json: &str, max: usize) -> bool {
+    let opening = json.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    opening <= max || json_depth(json) <= max
+}
+
 /// The deepest nesting of arrays and objects in `json` (0 for a scalar). Brackets inside
 /// strings do not count. The text is assumed to be JSON already checked for syntax.
 pub fn json_depth(json: &str) -> usize {
@@ -53,6 +61,26 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
         assert_eq!(json_depth(&deep), 5000);
+    }
+
+    #[test]
+    fn nests_within_agrees_with_the_depth_whether_or_not_it_counts_only() {
+        let wide = format!("[{}]", vec!["{}"; 40].join(","));
+        let in_strings = format!(r#"{{"a": "{}"}}"#, "[".repeat(40));
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        let cases = [
+            ("{}", true),
+            (r#"{"a": [[{}]]}"#, true),
+            (wide.as_str(), true),
+            (in_strings.as_str(), true),
+            (deep.as_str(), false),
+        ];
+        for (json, within) in cases {
+            assert_eq!(nests_within(json, MAX_JSON_DEPTH), within, "{json}");
+            assert_eq!(json_depth(json) <= MAX_JSON_DEPTH, within, "{json}");
+        }
+        assert!(nests_within(&deep, 33));
+        assert!(!nests_within(&deep, 32));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use attributes::{FieldKind, FieldType, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
 pub use date::DateFormat;
-pub use depth::{MAX_JSON_DEPTH, json_depth};
+pub use depth::{MAX_JSON_DEPTH, json_depth, nests_within};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ContactId, ExternalId, NEW_EXTERNAL_ID, dedupe_key};
 pub use part::identifying_part;
