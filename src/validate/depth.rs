@@ -9,7 +9,16 @@ pub const MAX_JSON_DEPTH: usize = 32;
 /// brackets cannot nest deeper, and a contact has a handful: its bytes are only counted (a
 /// loop the compiler vectorises), and only a text with more brackets is walked.
 pub fn nests_within(json: &str, max: usize) -> bool {
-    let opening = json.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    // '[' is 0x5B and '{' 0x7B: the only bytes that are '{' with bit 0x20 set. Counted in
+    // u8 lanes, 255 bytes at a time, which the compiler turns into vector compares.
+    let opening: usize = json
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| {
+            let n: u8 = chunk.iter().map(|&b| u8::from(b | 0x20 == b'{')).sum();
+            usize::from(n)
+        })
+        .sum();
     opening <= max || json_depth(json) <= max
 }
 
