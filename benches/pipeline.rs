@@ -855,7 +855,12 @@ impl Service {
             .env("QUEUE_PREFIX", &queue_prefix)
             .env("WORKERS", workers.to_string())
             .env("SHUTDOWN_GRACE_SECS", "5")
-            .env("RUST_LOG", "warn")
+            // BENCH_SERVICE_LOG: the service's RUST_LOG, e.g. `warn,sqlx::query=debug` for
+            // every statement's time (in target/bench-logs/).
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("NO_COLOR", "1")
             .env("RATE_LIMIT_RPS", "100000")
             .env("RATE_LIMIT_BURST", "100000")

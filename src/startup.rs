@@ -134,6 +134,7 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             ),
             uploads: api::upload_slots(&settings),
             bodies: api::body_budget(&settings),
+            known_keys: Default::default(),
         };
         let app = api::router(state);
         let mut stop = shutdown_rx.clone();

@@ -51,6 +51,8 @@ pub struct AppState {
     pub uploads: Arc<slots::UploadSlots>,
     /// What is left of the budget for request bodies held in memory (`budget`).
     pub bodies: Arc<tokio::sync::Semaphore>,
+    /// The tenants of the API keys seen lately (`auth`).
+    pub known_keys: Arc<auth::KnownKeys>,
 }
 
 /// Every documented route: each handler's `#[utoipa::path]` gives both its route and its
