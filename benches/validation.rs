@@ -7,7 +7,7 @@
 //!   all), the two ways DESIGN.md compares.
 //! - `contact/validate_contact`: the worker's full row validation.
 //! - `contact/intake/*`: what the JSON intake does per contact before it stores a request (its
-//!   depth check, both ways, and the identifying part).
+//!   depth check, both ways, the identifying part and its custom attribute names).
 //!
 //! Per-row benchmarks take one row per iteration, cycling through the rows in order, so their
 //! time is per row. The `*/phases` benchmarks take all rows per iteration: divide by the row
@@ -23,8 +23,8 @@ use std::path::Path;
 use std::process::Command;
 
 use contact_import::validate::{
-    FieldKind, Identifier, MAX_JSON_DEPTH, Rules, ValidContact, dedupe_key, identifying_part,
-    json_depth, nests_within, normalize_phone, validate_contact,
+    FieldKind, Identifier, MAX_JSON_DEPTH, Rules, ValidContact, attribute_names, dedupe_key,
+    identifying_part, json_depth, nests_within, normalize_phone, validate_contact,
 };
 use criterion::{Criterion, SamplingMode, Throughput};
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
@@ -401,6 +401,10 @@ fn bench_contacts(c: &mut Criterion, contacts: &[Value], rules: &Rules) {
     let texts: Vec<String> = contacts.iter().map(Value::to_string).collect();
     group.bench_function("intake/identifying_part", |b| {
         per_row(b, &texts, |text| identifying_part(text))
+    });
+    let parts: Vec<Value> = texts.iter().map(|text| identifying_part(text)).collect();
+    group.bench_function("intake/attribute_names", |b| {
+        per_row(b, &parts, |part| attribute_names(part).count())
     });
     group.bench_function("intake/json_depth", |b| {
         per_row(b, &texts, |text| json_depth(text) <= MAX_JSON_DEPTH)

@@ -45,12 +45,12 @@ pub fn check_attribute_names(
     let mut errors = Vec::new();
     let mut count = 0usize;
     for (i, contact) in contacts.iter().enumerate() {
-        for (name, pointer) in validate::attribute_names(contact) {
-            if !known.contains(&name) {
+        for (name, at) in validate::attribute_names(contact) {
+            if !known.contains(name) {
                 count += 1;
                 if errors.len() < 100 {
                     errors.push(FieldError::new(
-                        format!("/contacts/{i}{pointer}"),
+                        format!("/contacts/{i}{}", at.pointer(name)),
                         "unknown_field",
                         format!("{name:?} is not a custom field of this tenant; create it with POST /api/v1/fields"),
                     ));

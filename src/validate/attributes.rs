@@ -293,27 +293,55 @@ pub fn check_field_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Custom attribute names a raw contact uses, each with its JSON pointer inside the contact
-/// ("/customAttributes/foo" — escape ~ and / per RFC 6901 — or "/fields/2/id"). For the intake's 422 on unknown names.
-pub fn attribute_names(raw: &Value) -> Vec<(String, String)> {
-    let mut names = Vec::new();
-    if let Some(Value::Object(attributes)) = raw.get("customAttributes") {
-        for name in attributes.keys() {
-            let pointer = format!(
+/// Where a custom attribute's name stands in a raw contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamedAt {
+    /// A member name of `customAttributes`.
+    CustomAttributes,
+    /// The `id` of this entry of Reteno's `fields`.
+    Fields(usize),
+}
+
+impl NamedAt {
+    /// The JSON pointer of `name` inside the contact: "/customAttributes/foo" (with `~` and
+    /// `/` escaped per RFC 6901) or "/fields/2/id".
+    pub fn pointer(self, name: &str) -> String {
+        match self {
+            NamedAt::CustomAttributes => format!(
                 "/customAttributes/{}",
                 name.replace('~', "~0").replace('/', "~1")
-            );
-            names.push((name.clone(), pointer));
+            ),
+            NamedAt::Fields(index) => format!("/fields/{index}/id"),
         }
     }
-    if let Some(Value::Array(entries)) = raw.get("fields") {
-        for (index, entry) in entries.iter().enumerate() {
-            if let Some(Value::String(id)) = entry.get("id") {
-                names.push((id.clone(), format!("/fields/{index}/id")));
-            }
-        }
-    }
-    names
+}
+
+/// Custom attribute names a raw contact uses, and where each stands, for the intake's 422 on
+/// unknown names. Nothing is copied: the intake reads 3000 contacts' names per request, and
+/// only an unknown name needs its pointer written out.
+pub fn attribute_names(raw: &Value) -> impl Iterator<Item = (&str, NamedAt)> {
+    let attributes = match raw.get("customAttributes") {
+        Some(Value::Object(attributes)) => Some(attributes),
+        _ => None,
+    };
+    let entries = match raw.get("fields") {
+        Some(Value::Array(entries)) => Some(entries),
+        _ => None,
+    };
+    let named = attributes.into_iter().flat_map(|a| {
+        a.keys()
+            .map(|name| (name.as_str(), NamedAt::CustomAttributes))
+    });
+    let fields = entries.into_iter().flat_map(|entries| {
+        entries
+            .iter()
+            .enumerate()
+            .filter_map(|(index, entry)| match entry.get("id") {
+                Some(Value::String(id)) => Some((id.as_str(), NamedAt::Fields(index))),
+                _ => None,
+            })
+    });
+    named.chain(fields)
 }
 
 /// The row's custom attributes, from `customAttributes` then Reteno `fields`; for a name sent

@@ -425,7 +425,9 @@ fn attribute_names_come_with_their_json_pointers() {
         (json!("not an object"), vec![]),
     ];
     for (contact, expected) in cases {
-        let got = attribute_names(&contact);
+        let got: Vec<(String, String)> = attribute_names(&contact)
+            .map(|(name, at)| (name.to_owned(), at.pointer(name)))
+            .collect();
         let want: Vec<(String, String)> = expected
             .iter()
             .map(|(n, p)| (n.to_string(), p.to_string()))

@@ -22,7 +22,7 @@ mod text;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use attributes::{FieldKind, FieldType, attribute_names, check_field_name};
+pub use attributes::{FieldKind, FieldType, NamedAt, attribute_names, check_field_name};
 pub use contact::{Gender, validate_contact};
 pub use date::DateFormat;
 pub use depth::{MAX_JSON_DEPTH, json_depth, nests_within};

@@ -120,7 +120,11 @@ mod tests {
                     );
                 }
             }
-            assert_eq!(attribute_names(&part), attribute_names(contact), "{text}");
+            assert_eq!(
+                attribute_names(&part).collect::<Vec<_>>(),
+                attribute_names(contact).collect::<Vec<_>>(),
+                "{text}"
+            );
         }
     }
 
