@@ -24,7 +24,7 @@ use std::process::Command;
 
 use contact_import::validate::{
     FieldKind, Identifier, MAX_JSON_DEPTH, Rules, ValidContact, attribute_names, dedupe_key,
-    identifying_part, json_depth, nests_within, normalize_phone, validate_contact,
+    dedupe_keys, identifying_part, json_depth, nests_within, normalize_phone, validate_contact,
 };
 use criterion::{Criterion, SamplingMode, Throughput};
 use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
@@ -406,6 +406,22 @@ fn bench_contacts(c: &mut Criterion, contacts: &[Value], rules: &Rules) {
     group.bench_function("intake/attribute_names", |b| {
         per_row(b, &parts, |part| attribute_names(part).count())
     });
+    // A request's worth of identifying parts: every phone normalised, or only those whose
+    // last four digits another row's phone ends with too (`dedupe_keys`).
+    let request = &parts[..parts.len().min(3000)];
+    group.throughput(Throughput::Elements(request.len() as u64));
+    group.bench_function("intake/request/dedupe_key_each", |b| {
+        b.iter(|| {
+            request
+                .iter()
+                .filter_map(|p| dedupe_key(p, rules.dedupe_on, rules.default_region))
+                .count()
+        })
+    });
+    group.bench_function("intake/request/dedupe_keys", |b| {
+        b.iter(|| dedupe_keys(request, rules.dedupe_on, rules.default_region).len())
+    });
+    group.throughput(Throughput::Elements(1));
     group.bench_function("intake/json_depth", |b| {
         per_row(b, &texts, |text| json_depth(text) <= MAX_JSON_DEPTH)
     });

@@ -74,12 +74,13 @@ pub fn check_attribute_names(
 pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> {
     let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(contacts.len());
     let mut duplicates = HashSet::new();
-    for (i, contact) in contacts.iter().enumerate() {
-        let Some(key) = validate::dedupe_key(
-            contact,
-            options.dedupe_on,
-            options.default_region.as_deref(),
-        ) else {
+    let keys = validate::dedupe_keys(
+        contacts,
+        options.dedupe_on,
+        options.default_region.as_deref(),
+    );
+    for (i, key) in keys.into_iter().enumerate() {
+        let Some(key) = key else {
             continue;
         };
         match first_seen.get(&key) {

@@ -111,7 +111,7 @@ pub fn normalize_phone(raw: &str, default_region: Option<&str>) -> Result<Phone,
 }
 
 /// The number as '+' (for "+" or "00") and ASCII digits, without the punctuation between them.
-fn compact(raw: &str) -> Result<String, String> {
+pub(super) fn compact(raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("is empty".into());
