@@ -5,9 +5,10 @@ use super::bulk_upsert;
 use super::options::{import_options, take_bool};
 use super::{FieldError, IntakeError, IntakeRequest, MAX_CONTACTS};
 use crate::validate;
-use serde_json::Map;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
+use std::fmt;
 
 fn json_error_detail(e: &serde_json::Error) -> String {
     format!("the body is not valid JSON: {e}")
@@ -16,10 +17,13 @@ fn json_error_detail(e: &serde_json::Error) -> String {
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
 /// when a request-level option or the number of contacts is wrong.
 pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
-    // The members as JSON text: this checks the whole body's syntax, but builds nothing of the
-    // contacts (the bulk of it).
-    let members: BTreeMap<String, &RawValue> = match serde_json::from_slice(body) {
-        Ok(members) => members,
+    // One pass over the body checks its whole syntax and keeps each contact as the JSON text
+    // it was sent as, building nothing of the contacts (the bulk of it).
+    let Body {
+        members: mut body,
+        contacts: contacts_member,
+    } = match serde_json::from_slice::<Body>(body) {
+        Ok(parsed) => parsed,
         Err(e) if e.classify() == serde_json::error::Category::Data => {
             return Err(IntakeError::invalid(
                 "the body must be a JSON object with a contacts array",
@@ -32,22 +36,11 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
         }
         Err(e) => return Err(IntakeError::Malformed(json_error_detail(&e))),
     };
-    let mut body = Map::new();
-    let mut contacts_text = None;
-    for (name, raw) in members {
-        if name == "contacts" {
-            contacts_text = Some(raw);
-        } else {
-            let value = serde_json::from_str(raw.get())
-                .map_err(|e| IntakeError::Malformed(json_error_detail(&e)))?;
-            body.insert(name, value);
-        }
-    }
     let mut errors = Vec::new();
     let mut custom_columns = Vec::new();
     let bulk_upsert = bulk_upsert::is_bulk_upsert(&body);
     let contacts: Vec<Box<RawValue>> = if bulk_upsert {
-        if contacts_text.is_some() {
+        if contacts_member.is_some() {
             errors.push(FieldError::new(
                 "/contacts",
                 "invalid_value",
@@ -64,9 +57,9 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
             .map(|raw| checked_depth(&raw))
             .collect()
     } else {
-        match contacts_text.map(|raw| (raw, serde_json::from_str::<Vec<&RawValue>>(raw.get()))) {
-            Some((_, Ok(contacts))) => contacts.into_iter().map(checked_depth).collect(),
-            None => {
+        match contacts_member {
+            Some(Contacts::Array(contacts)) => contacts.into_iter().map(checked_depth).collect(),
+            None | Some(Contacts::Null) => {
                 errors.push(FieldError::new(
                     "/contacts",
                     "missing_contacts",
@@ -74,15 +67,7 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
                 ));
                 Vec::new()
             }
-            Some((raw, Err(_))) if raw.get() == "null" => {
-                errors.push(FieldError::new(
-                    "/contacts",
-                    "missing_contacts",
-                    "contacts is required: an array of 1 to 3000 contacts",
-                ));
-                Vec::new()
-            }
-            Some((_, Err(_))) => {
+            Some(Contacts::Other) => {
                 errors.push(FieldError::new(
                     "/contacts",
                     "invalid_value",
@@ -133,6 +118,103 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
     })
 }
 
+/// The body's members: `contacts` apart, each of its contacts as the text it was sent as, and
+/// every other member as a value. A member sent twice counts once, the last time (as
+/// `serde_json` reads an object into a map).
+struct Body<'a> {
+    members: Map<String, Value>,
+    contacts: Option<Contacts<'a>>,
+}
+
+/// What the body's `contacts` member holds.
+enum Contacts<'a> {
+    Array(Vec<&'a RawValue>),
+    Null,
+    /// Anything else: an object, a string, a number, a boolean.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Body<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = Body<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<'de>, A::Error> {
+                let mut body = Body {
+                    members: Map::new(),
+                    contacts: None,
+                };
+                while let Some(name) = map.next_key::<String>()? {
+                    if name == "contacts" {
+                        body.contacts = Some(map.next_value()?);
+                    } else {
+                        body.members.insert(name, map.next_value()?);
+                    }
+                }
+                Ok(body)
+            }
+        }
+        deserializer.deserialize_map(BodyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Contacts<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContactsVisitor;
+        impl<'de> Visitor<'de> for ContactsVisitor {
+            type Value = Contacts<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Contacts<'de>, A::Error> {
+                let mut contacts =
+                    Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_CONTACTS + 1));
+                while let Some(contact) = seq.next_element::<&'de RawValue>()? {
+                    contacts.push(contact);
+                }
+                Ok(Contacts::Array(contacts))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Null)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Contacts<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Contacts::Other)
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Other)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Other)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Other)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Other)
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Contacts<'de>, E> {
+                Ok(Contacts::Other)
+            }
+        }
+        deserializer.deserialize_any(ContactsVisitor)
+    }
+}
+
 /// The JSON array of these contacts' texts, as the worker reads a batch.
 pub(super) fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
     let len = contacts.iter().map(|c| c.get().len() + 1).sum::<usize>() + 1;
@@ -160,4 +242,63 @@ fn checked_depth(contact: &RawValue) -> Box<RawValue> {
         validate::MAX_JSON_DEPTH
     ));
     RawValue::from_string(marker.to_string()).unwrap_or_else(|_| contact.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes of a refused body's field errors, or "malformed".
+    fn refusal(body: &str) -> Vec<String> {
+        match parse(body.as_bytes()) {
+            Ok(request) => panic!("{body} was accepted: {} contacts", request.contacts.len()),
+            Err(IntakeError::Malformed(_)) => vec!["malformed".to_owned()],
+            Err(IntakeError::Invalid { errors, .. }) => {
+                errors.into_iter().map(|e| e.code.to_string()).collect()
+            }
+            Err(other) => panic!("{body}: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_contacts_member_is_read_in_the_same_pass_as_the_body() {
+        let cases = [
+            (r#"{}"#, "missing_contacts"),
+            (r#"{"contacts": null}"#, "missing_contacts"),
+            (r#"{"contacts": "a"}"#, "invalid_value"),
+            (r#"{"contacts": 3}"#, "invalid_value"),
+            (r#"{"contacts": -3.5}"#, "invalid_value"),
+            (r#"{"contacts": true}"#, "invalid_value"),
+            (
+                r#"{"contacts": {"phone": "+212612345678"}}"#,
+                "invalid_value",
+            ),
+            (r#"{"contacts": []}"#, "no_contacts"),
+            (
+                r#"{"contacts": [{"phone": "1"}], "contacts": null}"#,
+                "missing_contacts",
+            ),
+            (r#"[{"phone": "+212612345678"}]"#, "invalid_value"),
+            (r#""contacts""#, "invalid_value"),
+            (r#"{"contacts": [{"phone": "1"},]}"#, "malformed"),
+            (r#"{"contacts": [{"phone": "1"}]"#, "malformed"),
+            (r#"{"contacts": [{"phone": "1"}]} x"#, "malformed"),
+        ];
+        for (body, code) in cases {
+            assert_eq!(refusal(body), vec![code.to_owned()], "{body}");
+        }
+        let body = r#"{"contacts": null, "dedupeOn": "email", "cont\u0061cts": [ {"phone": "+212612345678"} , [1, {"a": "]"}]]}"#;
+        let request = parse(body.as_bytes()).map_err(|e| e.to_string());
+        let request = request.as_ref().map(|r| {
+            let texts: Vec<&str> = r.contacts.iter().map(|c| c.get()).collect();
+            (texts, r.options.dedupe_on)
+        });
+        assert_eq!(
+            request,
+            Ok((
+                vec![r#"{"phone": "+212612345678"}"#, r#"[1, {"a": "]"}]"#],
+                validate::Identifier::Email
+            ))
+        );
+    }
 }
