@@ -85,12 +85,7 @@ pub async fn create(pool: &PgPool, name: &str) -> Result<NewTenant, CreateTenant
     })
 }
 
-/// The tenant of an API key, if the key is known.
-pub async fn by_api_key(pool: &PgPool, key: &str) -> Result<Option<Tenant>, sqlx::Error> {
-    by_key_hash(pool, &hash_key(key)).await
-}
-
-/// The tenant of the API key whose `hash_key` is `hash`.
+/// The tenant of the API key whose `hash_key` is `hash`, if the key is known.
 pub async fn by_key_hash(pool: &PgPool, hash: &[u8]) -> Result<Option<Tenant>, sqlx::Error> {
     let row: Option<(Uuid, String)> = sqlx::query_as(
         "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
