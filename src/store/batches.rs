@@ -209,6 +209,9 @@ pub struct LockedBatch {
     pub options: serde_json::Value,
     /// Its rows marked as duplicates (`duplicate_rows`), in order.
     pub duplicates: Vec<i32>,
+    /// No row of the import applied so far updated or skipped a stored contact: its batches
+    /// have all been new contacts, as in a first import (a hint, read without a lock).
+    pub all_new_so_far: bool,
 }
 
 /// Starts applying a batch in `conn`'s transaction: locks the batch row (`None`: no such
@@ -229,6 +232,7 @@ pub async fn lock(
                       WHERE d.import_id = b.import_id AND d.row_index >= b.first_row
                         AND d.row_index < b.first_row + b.row_count
                       ORDER BY d.row_index) AS duplicates,
+                i.updated + i.skipped = 0 AS all_new_so_far,
                 set_config('enable_seqscan', 'off', true) AS setting
          FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
          WHERE b.import_id = $1 AND b.batch_no = $2

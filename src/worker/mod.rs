@@ -140,7 +140,7 @@ async fn apply_rows(
 
     // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads, which also
     // serve the API in `run`.
-    let tenant_id = b.tenant_id;
+    let (tenant_id, all_new_so_far) = (b.tenant_id, b.all_new_so_far);
     let (rows, options) = tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields))
         .await
         .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??;
@@ -148,6 +148,19 @@ async fn apply_rows(
         source: format!("import:{}", batch.import_id),
         now: OffsetDateTime::now_utc(),
     };
+    // A first import's batch: its rows inserted as new contacts without looking for stored
+    // ones; if one of their identifiers is held after all, nothing is written and they are
+    // planned against the stored contacts below.
+    if all_new_so_far
+        && !options.dry_run
+        && !options.all_or_nothing
+        && let Some(plan) = plan::as_all_new(&rows, &options, &applying, Uuid::now_v7)
+        && contacts::insert_if_all_new(&mut *conn, tenant_id, &plan.inserts).await?
+    {
+        let counts = write_outcomes(conn, batch, tenant_id, &plan).await?;
+        after_apply(conn, Some(batch.import_id), tenant_id, &plan, &options).await?;
+        return Ok(counts);
+    }
     let plan = lock_and_plan(conn, tenant_id, rows, &options, &applying).await?;
     if options.dry_run {
         return write_plan(conn, batch, tenant_id, &plan.dry_run()).await;
@@ -325,6 +338,16 @@ async fn write_plan(
 ) -> Result<Counts, BatchError> {
     contacts::insert_new(&mut *conn, tenant_id, &plan.inserts).await?;
     contacts::update_existing(&mut *conn, tenant_id, &plan.updates).await?;
+    write_outcomes(conn, batch, tenant_id, plan).await
+}
+
+/// Stores a batch's row results and marks it done; its contacts are written.
+async fn write_outcomes(
+    conn: &mut PgConnection,
+    batch: BatchRef,
+    tenant_id: Uuid,
+    plan: &Plan,
+) -> Result<Counts, BatchError> {
     let mut results = NewResults::with_capacity(plan.outcomes.len());
     for o in &plan.outcomes {
         results

@@ -546,6 +546,45 @@ pub fn plan(
     plan
 }
 
+/// The batch's plan if no stored contact holds any identifier of its rows, as in a first
+/// import: `None` when it could not be that plan whatever is stored (a row that names a
+/// contact by id, `updateOnly`, or a row that would not become a new contact even then).
+///
+/// Which stored contacts hold the rows' identifiers changes only the outcomes of the rows that
+/// are valid, carry the `dedupeOn` identifier and are no duplicate. When each of those creates
+/// a contact here, the plan against the stored contacts is this one exactly if none of the new
+/// contacts' identifiers is held, which is what inserting them checks (their unique indexes).
+/// A contact found through another row's identifiers (a duplicate's) changes nothing: it holds
+/// no identifier of a new contact.
+pub fn as_all_new(
+    rows: &[RowInput],
+    options: &ImportOptions,
+    applying: &Applying,
+    new_id: impl FnMut() -> Uuid,
+) -> Option<Plan> {
+    if options.mode == Mode::UpdateOnly {
+        return None;
+    }
+    let mut matching = 0;
+    for row in rows {
+        let Ok(contact) = &row.parsed else { continue };
+        if contact.id.is_some() {
+            return None;
+        }
+        if !row.erased && !row.duplicate && contact.dedupe_key(options.dedupe_on).is_some() {
+            matching += 1;
+        }
+    }
+    let plan = plan(rows.to_vec(), Vec::new(), options, applying, new_id);
+    let created = plan
+        .outcomes
+        .iter()
+        .filter(|o| o.status == RowStatus::Created)
+        .count();
+    (created == matching && plan.inserts.len() == matching && plan.updates.is_empty())
+        .then_some(plan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -987,5 +1026,39 @@ mod tests {
         );
         assert_eq!(told.updates[0].email_status, "passive");
         assert_eq!(told.updates[0].status, "passive");
+    }
+
+    /// A batch planned as all new is the plan against no stored contact, whatever rows fail on
+    /// their own; a batch where a row would not become a new contact even then is not.
+    #[test]
+    fn a_batch_is_planned_as_all_new_only_when_every_matchable_row_creates_a_contact() {
+        let mut duplicate = row(2, json!({"phone": "+212612345670"}));
+        duplicate.duplicate = true;
+        let rows = vec![
+            row(0, json!({"phone": "+212612345678", "email": "a@b.co"})),
+            row(1, json!({"phone": "not a phone"})),
+            duplicate,
+            row(3, json!({"email": "no-phone@b.co"})),
+            row(4, json!({"phone": "+212612345679"})),
+        ];
+        let upsert = options(Mode::Upsert);
+        let as_new = as_all_new(&rows, &upsert, &applying(), ids()).expect("all new");
+        let against_none = plan(rows.clone(), Vec::new(), &upsert, &applying(), ids());
+        assert_eq!(as_new.outcomes, against_none.outcomes);
+        assert_eq!(as_new.inserts, against_none.inserts);
+        use RowStatus::*;
+        assert_eq!(
+            statuses(&as_new),
+            [Created, Failed, Failed, Failed, Created]
+        );
+
+        assert!(as_all_new(&rows, &options(Mode::UpdateOnly), &applying(), ids()).is_none());
+        // Row 1 would take row 0's email: it fails whatever is stored, and which contact it
+        // names depends on what is.
+        let clash = vec![
+            row(0, json!({"phone": "+212612345678", "email": "a@b.co"})),
+            row(1, json!({"phone": "+212612345679", "email": "a@b.co"})),
+        ];
+        assert!(as_all_new(&clash, &upsert, &applying(), ids()).is_none());
     }
 }

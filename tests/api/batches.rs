@@ -4,7 +4,7 @@
 
 use crate::app::{TestApp, spawn_with};
 use crate::checks::{assert_counters_add_up, codes};
-use crate::common::{contacts, test_settings};
+use crate::common::{contacts, phone, test_settings};
 use contact_import::startup::Roles;
 use contact_import::worker::{self, BatchOutcome, BatchRef};
 use serde_json::json;
@@ -107,6 +107,78 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
             .await
             .unwrap();
     assert_eq!((contacts, distinct), (500, 500));
+    app.finish().await;
+}
+
+/// While an import has met no stored contact, a batch inserts its rows as new contacts
+/// without looking them up; one whose insert meets a stored identifier writes nothing of that
+/// attempt and is planned against the stored contacts. Every row is applied once, with the
+/// outcome the look-up gives.
+#[tokio::test]
+async fn a_batch_that_meets_a_stored_identifier_while_inserting_as_new_is_planned_again() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 3;
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let run_all = |import_id: String| {
+        let app = &app;
+        async move {
+            let import_id: uuid::Uuid = import_id.parse().unwrap();
+            for batch in pending_batches(app).await {
+                if batch.import_id == import_id {
+                    let outcome = worker::run_batch(&app.pool, batch).await.unwrap();
+                    assert!(matches!(outcome, BatchOutcome::Applied(_)), "{outcome:?}");
+                }
+            }
+        }
+    };
+    let stored = app
+        .import(
+            &key,
+            &json!({"contacts": [
+            {"phone": phone(90), "email": "kept@example.com", "firstName": "Stored"}]}),
+        )
+        .await;
+    run_all(stored.clone()).await;
+
+    let p = |n: usize| json!({"phone": phone(n)});
+    let id = app
+        .import(
+            &key,
+            &json!({"contacts": [
+            p(0), p(1), p(2),
+            p(3), {"phone": phone(4), "email": "kept@example.com"},
+            {"phone": phone(90), "lastName": "Again"},
+            p(5), p(6)]}),
+        )
+        .await;
+    run_all(id.clone()).await;
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(
+        (
+            status["created"].as_i64(),
+            status["updated"].as_i64(),
+            status["failed"].as_i64()
+        ),
+        (Some(6), Some(1), Some(1)),
+        "{status}"
+    );
+    assert_counters_add_up(&status);
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(codes(&rows[4], "errors"), ["identifier_conflict"]);
+    assert_eq!(rows[5]["status"], "updated");
+    let again = app.contact_by(&key, "phone=%2B212600000090").await.unwrap();
+    assert_eq!(
+        (&again["firstName"], &again["lastName"]),
+        (&json!("Stored"), &json!("Again"))
+    );
+    let (contacts, phones): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((contacts, phones), (7, 7));
     app.finish().await;
 }
 

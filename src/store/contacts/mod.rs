@@ -9,7 +9,9 @@ pub use list::{
     Cursor, EXACT_COUNT_LIMIT, ExportCursor, Filter, Page, SortKey, Start, Stretch, candidates_sql,
     export_chunk, offset_ids_sql, page, page_sql, stretch_sql,
 };
-pub use write::{Held, generic_plans_from_here, insert_new, lock_holding, update_existing};
+pub use write::{
+    Held, generic_plans_from_here, insert_if_all_new, insert_new, lock_holding, update_existing,
+};
 
 use crate::validate::Identifier;
 use crate::validate::consent::{Channel, Consent, Consents, Reach};

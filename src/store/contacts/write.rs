@@ -325,6 +325,35 @@ pub async fn insert_new(
     Ok(query.execute(conn).await?.rows_affected())
 }
 
+/// Inserts contacts that are new if no stored contact holds any of their identifiers, without
+/// looking first: the unique indexes check that as the rows go in. True when all went in;
+/// false when one identifier was held, and then nothing was written (the insert ran under a
+/// savepoint, rolled back) and the caller plans the rows against the stored contacts.
+///
+/// A first import's batch thereby skips the locking look-up, one probe per identifier per row
+/// that finds nothing, and the unique indexes' own checks are the only ones. Statements after
+/// it use generic plans, as after `lock_holding` (`generic_plans_from_here`); the setting is
+/// made under the savepoint, so a roll-back leaves the look-up its custom plans.
+pub async fn insert_if_all_new(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    contacts: &[StoredContact],
+) -> Result<bool, sqlx::Error> {
+    sqlx::raw_sql("SAVEPOINT all_new; SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await?;
+    match insert_new(&mut *conn, tenant_id, contacts).await {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT all_new")
+                .execute(conn)
+                .await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes the new state of existing contacts; a contact whose `deleted_at` is `None` here is
 /// restored.
 pub async fn update_existing(
