@@ -1,8 +1,12 @@
 //! The batch runner. One transaction per batch: lock the batch row, stop if it is done,
-//! validate its rows (pure), lock the contacts they name, write contacts and row results, mark
-//! the batch done, add to the import's counters last (batches of one import queue on that
-//! row's lock until the commit), commit. The broker message is acked only after that
-//! commit, so a redelivered or duplicated message finds the batch done and changes nothing.
+//! validate its rows (pure), lock the stored contacts they name by their `dedupeOn` identifier
+//! (none while the import has met none), write contacts and row results, mark the batch done,
+//! add to the import's counters last (batches of one import queue on that row's lock until the
+//! commit), commit. The unique indexes check the rows' other identifiers as they are written;
+//! when one is held by a contact the batch did not read, those writes are rolled back to a
+//! savepoint and the rows planned against every contact holding any of their identifiers. The
+//! broker message is acked only after the commit, so a redelivered or duplicated message finds
+//! the batch done and changes nothing.
 
 pub mod plan;
 
@@ -148,14 +152,10 @@ async fn apply_rows(
         source: format!("import:{}", batch.import_id),
         now: OffsetDateTime::now_utc(),
     };
-    // A first import's batch: its rows inserted as new contacts without looking for stored
-    // ones; if one of their identifiers is held after all, nothing is written and they are
-    // planned against the stored contacts below.
-    if all_new_so_far
-        && !options.dry_run
+    if !options.dry_run
         && !options.all_or_nothing
-        && let Some(plan) = plan::as_all_new(&rows, &options, &applying, Uuid::now_v7)
-        && contacts::insert_if_all_new(&mut *conn, tenant_id, &plan.inserts).await?
+        && let Some(plan) =
+            apply_reading_keys(conn, tenant_id, &rows, &options, &applying, all_new_so_far).await?
     {
         let counts = write_outcomes(conn, batch, tenant_id, &plan).await?;
         after_apply(conn, Some(batch.import_id), tenant_id, &plan, &options).await?;
@@ -184,6 +184,37 @@ async fn apply_rows(
     Ok(counts)
 }
 
+/// Plans and writes the rows having read only the stored contacts they name by their
+/// `dedupeOn` identifier, or none while the import has met none (`all_new_so_far`): the unique
+/// indexes tell, as the contacts are written, whether an unread contact holds one of their
+/// other identifiers (`contacts::write_unless_held`). `None` when one did: nothing was written,
+/// and the caller plans the rows against every holder (`lock_and_plan`).
+///
+/// The plan is then the one `lock_and_plan` makes: a contact that holds none of the keys
+/// changes a row's outcome only by holding an identifier the row's contact would take, which is
+/// the unique violation that sends the rows back.
+async fn apply_reading_keys(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    rows: &[RowInput],
+    options: &ImportOptions,
+    applying: &plan::Applying,
+    all_new_so_far: bool,
+) -> Result<Option<Plan>, sqlx::Error> {
+    if all_new_so_far
+        && let Some(plan) = plan::as_all_new(rows, options, applying, Uuid::now_v7)
+        && contacts::write_unless_held(&mut *conn, tenant_id, &plan.inserts, &[]).await?
+    {
+        return Ok(Some(plan));
+    }
+    let keys = identifiers(rows, Some(options.dedupe_on));
+    let existing = contacts::lock_holding(&mut *conn, tenant_id, &keys).await?;
+    let plan = plan::plan(rows.to_vec(), existing, options, applying, Uuid::now_v7);
+    let written =
+        contacts::write_unless_held(&mut *conn, tenant_id, &plan.inserts, &plan.updates).await?;
+    Ok(written.then_some(plan))
+}
+
 /// Locks the stored contacts that hold any identifier of the rows and plans the rows against
 /// them (`plan::plan`), in the caller's transaction.
 async fn lock_and_plan(
@@ -193,7 +224,7 @@ async fn lock_and_plan(
     options: &ImportOptions,
     applying: &plan::Applying,
 ) -> Result<Plan, sqlx::Error> {
-    let existing = contacts::lock_holding(&mut *conn, tenant_id, &identifiers(&rows)).await?;
+    let existing = contacts::lock_holding(&mut *conn, tenant_id, &identifiers(&rows, None)).await?;
     contacts::generic_plans_from_here(&mut *conn).await?;
     Ok(plan::plan(rows, existing, options, applying, Uuid::now_v7))
 }
@@ -311,19 +342,21 @@ fn cancelled(b: &LockedBatch) -> Plan {
     }
 }
 
-/// Every identifier value the valid rows carry, per kind, for the locking look-up.
-fn identifiers(rows: &[RowInput]) -> contacts::Held {
+/// Every identifier value the valid rows carry, per kind (`only`: of that kind alone), for
+/// the locking look-up.
+fn identifiers(rows: &[RowInput], only: Option<Identifier>) -> contacts::Held {
+    let wanted = |kind| only.is_none_or(|only| only == kind);
     let mut held = contacts::Held::default();
     for c in rows.iter().filter_map(|row| row.parsed.as_ref().ok()) {
         let put = |list: &mut Vec<String>, kind| {
-            if let Some(v) = c.dedupe_key(kind) {
+            if let Some(v) = c.dedupe_key(kind).filter(|_| wanted(kind)) {
                 list.push(v.to_owned());
             }
         };
         put(&mut held.phones, Identifier::Phone);
         put(&mut held.emails, Identifier::Email);
         put(&mut held.external_ids, Identifier::ExternalId);
-        if let Some(id) = &c.id {
+        if let Some(id) = c.id.as_ref().filter(|_| wanted(Identifier::Id)) {
             held.ids.push(id.uuid());
         }
     }

@@ -10,7 +10,7 @@ pub use list::{
     export_chunk, offset_ids_sql, page, page_sql, stretch_sql,
 };
 pub use write::{
-    Held, generic_plans_from_here, insert_if_all_new, insert_new, lock_holding, update_existing,
+    Held, generic_plans_from_here, insert_new, lock_holding, update_existing, write_unless_held,
 };
 
 use crate::validate::Identifier;

@@ -325,27 +325,35 @@ pub async fn insert_new(
     Ok(query.execute(conn).await?.rows_affected())
 }
 
-/// Inserts contacts that are new if no stored contact holds any of their identifiers, without
-/// looking first: the unique indexes check that as the rows go in. True when all went in;
-/// false when one identifier was held, and then nothing was written (the insert ran under a
-/// savepoint, rolled back) and the caller plans the rows against the stored contacts.
+/// Writes a plan made without reading every stored contact that holds one of its rows'
+/// identifiers: inserts the new contacts and updates the changed ones, and lets the unique
+/// indexes say whether a contact that was not read holds one of the identifiers written. True
+/// when all was written; false when one was held, and then nothing was (the writes ran under a
+/// savepoint, rolled back) and the caller plans again with every holder read (`lock_holding`).
 ///
-/// A first import's batch thereby skips the locking look-up, one probe per identifier per row
-/// that finds nothing, and the unique indexes' own checks are the only ones. Statements after
-/// it use generic plans, as after `lock_holding` (`generic_plans_from_here`); the setting is
-/// made under the savepoint, so a roll-back leaves the look-up its custom plans.
-pub async fn insert_if_all_new(
+/// A batch thereby reads only the contacts its rows name by their `dedupeOn` identifier (a
+/// first import none at all), one probe per row instead of one per identifier; the unique
+/// indexes check the rest as the rows go in, as they would anyway. Statements after it use
+/// generic plans (`generic_plans_from_here`); the setting is made under the savepoint, so a
+/// roll-back leaves the look-up that follows its custom plans.
+pub async fn write_unless_held(
     conn: &mut PgConnection,
     tenant_id: Uuid,
-    contacts: &[StoredContact],
+    inserts: &[StoredContact],
+    updates: &[StoredContact],
 ) -> Result<bool, sqlx::Error> {
-    sqlx::raw_sql("SAVEPOINT all_new; SET LOCAL plan_cache_mode = force_generic_plan")
+    sqlx::raw_sql("SAVEPOINT unless_held; SET LOCAL plan_cache_mode = force_generic_plan")
         .execute(&mut *conn)
         .await?;
-    match insert_new(&mut *conn, tenant_id, contacts).await {
+    let written = async {
+        insert_new(&mut *conn, tenant_id, inserts).await?;
+        update_existing(&mut *conn, tenant_id, updates).await
+    }
+    .await;
+    match written {
         Ok(_) => Ok(true),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT all_new")
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unless_held")
                 .execute(conn)
                 .await?;
             Ok(false)
