@@ -25,6 +25,14 @@ async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
         .collect()
 }
 
+/// How many contacts are stored, and how many distinct phones they hold.
+async fn contacts_and_phones(app: &TestApp) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_redelivered_batch_applies_nothing_twice() {
     // No workers: the test plays the worker, delivering the same batch twice at once and again later.
@@ -101,12 +109,7 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
     let created = s1["created"].as_i64().unwrap() + s2["created"].as_i64().unwrap();
     let updated = s1["updated"].as_i64().unwrap() + s2["updated"].as_i64().unwrap();
     assert_eq!((created, updated), (500, 500), "{s1} {s2}");
-    let (contacts, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!((contacts, distinct), (500, 500));
+    assert_eq!(contacts_and_phones(&app).await, (500, 500));
     app.finish().await;
 }
 
@@ -177,12 +180,7 @@ async fn a_batch_that_meets_an_identifier_held_by_a_contact_it_did_not_read_is_p
         (&again["firstName"], &again["lastName"]),
         (&json!("Stored"), &json!("Again"))
     );
-    let (contacts, phones): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!((contacts, phones), (8, 8));
+    assert_eq!(contacts_and_phones(&app).await, (8, 8));
     app.finish().await;
 }
 
