@@ -67,11 +67,16 @@ async fn a_private_rabbitmq_killed_mid_import_and_restarted_loses_and_duplicates
     let node = RabbitNode::start(&node_name("one"));
     let url = node.url();
     let deployment = Deployment::new().await;
+    let queues = [
+        format!("{}.batches", deployment.queue_prefix),
+        format!("{}.batches.dlq", deployment.queue_prefix),
+    ];
     let node = &node;
     import_through(
         deployment,
         &[("AMQP_URL", url.as_str())],
         |api| async move {
+            node.wait_queues_registered(&queues).await;
             node.crash();
             wait_readyz(&api, 503, Duration::from_secs(30)).await;
             node.restart();

@@ -307,6 +307,47 @@ impl RabbitNode {
         eprintln!("{} joined {}", self.name, first.name);
     }
 
+    /// Waits until the node has written the registration of each of `queues` (full names,
+    /// without the vhost) to its Ra directory on disk.
+    ///
+    /// RabbitMQ 3.10 (Ra 2.2, Debian 12's package) saves that directory only every 500 ms: a
+    /// node killed sooner after a quorum queue was declared starts again with the queue's data
+    /// but without its registration, makes a new empty member, and that member never elects
+    /// itself (rabbitmq/ra#443, rabbitmq/rabbitmq-server#15725). That is the broker's own
+    /// window, not a fault the service can answer, so a test that means to crash a node waits
+    /// it out on the condition itself.
+    pub async fn wait_queues_registered(&self, queues: &[String]) {
+        let names = self
+            .dir
+            .join("mnesia")
+            .join(&self.name)
+            .join("quorum")
+            .join(&self.name)
+            .join("names.dets");
+        // A registration is the queue's resource name as an Erlang binary, followed by the
+        // binary tag of its directory's name: `%2F_<queue>` then `m`.
+        let wanted: Vec<Vec<u8>> = queues
+            .iter()
+            .map(|queue| format!("%2F_{queue}m").into_bytes())
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let saved = std::fs::read(&names).unwrap_or_default();
+            let registered =
+                |name: &Vec<u8>| saved.windows(name.len()).any(|w| w == name.as_slice());
+            if wanted.iter().all(registered) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "RabbitMQ node {} did not save the registration of {queues:?} in {}",
+                self.name,
+                names.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `kill -9` of the node: its VM and everything in its session.
     pub fn crash(&self) {
         if let Some(pid) = std::fs::read_to_string(self.pid_file())
