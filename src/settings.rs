@@ -45,8 +45,9 @@ pub struct Settings {
     #[arg(long, env = "WORKERS", default_value_t = 2)]
     pub workers: usize,
 
-    /// Unacknowledged batch messages the broker may hand each worker ahead of time.
-    #[arg(long, env = "PREFETCH", default_value_t = 1)]
+    /// Batch messages each worker holds unacknowledged: the one it applies and, from 2, the
+    /// next, which it reads and validates while the one before is written.
+    #[arg(long, env = "PREFETCH", default_value_t = 2)]
     pub prefetch: u16,
 
     /// Rows per batch: the unit of work and of the exactly-once guarantee.

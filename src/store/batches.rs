@@ -7,7 +7,7 @@ use super::states::{BatchState, ImportState, RowStatus};
 use super::{imports, row_results};
 use crate::validate::{ErrorCode, RowIssue};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -197,9 +197,10 @@ pub(super) async fn delete_all(
     Ok(())
 }
 
-/// A batch locked for applying, with what its import says.
+/// A batch as a worker applies it, with what its import says: locked in the worker's
+/// transaction (`lock`), or read ahead of it without a lock (`read_ahead`).
 #[derive(Debug, sqlx::FromRow)]
-pub struct LockedBatch {
+pub struct BatchToApply {
     pub state: BatchState,
     pub import_status: ImportState,
     pub tenant_id: Uuid,
@@ -214,6 +215,14 @@ pub struct LockedBatch {
     pub all_new_so_far: bool,
 }
 
+/// The columns of a `BatchToApply`, of `import_batches b JOIN imports i`.
+const TO_APPLY: &str = "b.state, i.status AS import_status, b.tenant_id, b.first_row, b.row_count, b.payload, i.options,
+     ARRAY(SELECT d.row_index FROM duplicate_rows d
+           WHERE d.import_id = b.import_id AND d.row_index >= b.first_row
+             AND d.row_index < b.first_row + b.row_count
+           ORDER BY d.row_index) AS duplicates,
+     i.updated + i.skipped = 0 AS all_new_so_far";
+
 /// Starts applying a batch in `conn`'s transaction: locks the batch row (`None`: no such
 /// batch), reads its rows marked as duplicates, and keeps the rest of the transaction to index
 /// look-ups, in one round trip.
@@ -225,23 +234,40 @@ pub struct LockedBatch {
 pub async fn lock(
     conn: &mut PgConnection,
     batch: BatchRef,
-) -> Result<Option<LockedBatch>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT b.state, i.status AS import_status, b.tenant_id, b.first_row, b.row_count, b.payload, i.options,
-                ARRAY(SELECT d.row_index FROM duplicate_rows d
-                      WHERE d.import_id = b.import_id AND d.row_index >= b.first_row
-                        AND d.row_index < b.first_row + b.row_count
-                      ORDER BY d.row_index) AS duplicates,
-                i.updated + i.skipped = 0 AS all_new_so_far,
-                set_config('enable_seqscan', 'off', true) AS setting
+) -> Result<Option<BatchToApply>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TO_APPLY}, set_config('enable_seqscan', 'off', true) AS setting
          FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
          WHERE b.import_id = $1 AND b.batch_no = $2
-         FOR UPDATE OF b",
-    )
-    .bind(batch.import_id)
-    .bind(batch.batch_no)
-    .fetch_optional(conn)
-    .await
+         FOR UPDATE OF b"
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(batch.import_id)
+        .bind(batch.batch_no)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Reads a batch as `lock` does, without locking it or changing the session: what a worker
+/// validates ahead of the batch's transaction (`worker::prepare`), to be checked against what
+/// `lock` then reads.
+pub async fn read_ahead<'e, E>(
+    executor: E,
+    batch: BatchRef,
+) -> Result<Option<BatchToApply>, sqlx::Error>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let sql = format!(
+        "SELECT {TO_APPLY}
+         FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
+         WHERE b.import_id = $1 AND b.batch_no = $2"
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(batch.import_id)
+        .bind(batch.batch_no)
+        .fetch_optional(executor)
+        .await
 }
 
 /// Marks an applied batch done, in its transaction.

@@ -1,9 +1,15 @@
 //! The worker side: N consumers (one channel each, bounded prefetch) that run one batch at a
 //! time and decide ack or nack from its `BatchOutcome` in one place. A consumer stream that
 //! ends or errors means the channel or connection is gone: the whole session is rebuilt.
+//!
+//! With a prefetch of two or more, a consumer takes its next message while its current batch
+//! is being applied, and reads and validates that batch meanwhile (`worker::prepare`), so the
+//! CPU of validation overlaps the database's work on the batch before. The message is handled
+//! like any other afterwards; until then it is unacked, and goes back to the queue if the
+//! consumer stops.
 
 use crate::broker::{BrokerError, DELIVERY_LIMIT, Topology, connect, supervise, timed};
-use crate::worker::{self, BatchError, BatchOutcome, BatchRef};
+use crate::worker::{self, BatchError, BatchOutcome, BatchRef, Prepared};
 use futures_util::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
@@ -11,7 +17,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 /// What the workers need.
@@ -92,18 +98,43 @@ impl Workers {
             ),
         )
         .await?;
+        let look_ahead = self.prefetch >= 2;
+        let mut ahead: Option<Ahead> = None;
         loop {
-            let next = tokio::select! {
-                next = consumer.next() => next,
-                _ = shutdown.changed() => {
-                    let _ = channel.close(200, "shutdown".into()).await;
-                    return Ok(());
+            let (delivery, prepared) = match ahead.take() {
+                Some(next) => (next.delivery, next.prepared.await.ok().flatten()),
+                None => {
+                    let next = tokio::select! {
+                        next = consumer.next() => next,
+                        _ = shutdown.changed() => {
+                            let _ = channel.close(200, "shutdown".into()).await;
+                            return Ok(());
+                        }
+                    };
+                    (delivered(next)?, None)
                 }
             };
-            match next {
-                Some(Ok(delivery)) => self.handle(delivery).await?,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(BrokerError::Other("the consumer stream ended".into())),
+            // The batch is handled to its ack whatever the next message brings: a broken
+            // stream is reported once it is done.
+            let mut broken = None;
+            let handling = self.handle(delivery, prepared);
+            tokio::pin!(handling);
+            loop {
+                tokio::select! {
+                    handled = &mut handling => {
+                        handled?;
+                        break;
+                    }
+                    next = consumer.next(), if look_ahead && ahead.is_none() && broken.is_none() => {
+                        match delivered(next) {
+                            Ok(delivery) => ahead = Some(self.read_ahead(delivery)),
+                            Err(e) => broken = Some(e),
+                        }
+                    }
+                }
+            }
+            if let Some(e) = broken {
+                return Err(e);
             }
             if *shutdown.borrow() {
                 let _ = channel.close(200, "shutdown".into()).await;
@@ -112,7 +143,20 @@ impl Workers {
         }
     }
 
-    async fn handle(&self, delivery: Delivery) -> Result<(), BrokerError> {
+    /// Starts reading and validating a message's batch ahead, when the message names one.
+    fn read_ahead(&self, delivery: Delivery) -> Ahead {
+        let prepared = match serde_json::from_slice::<BatchRef>(&delivery.data) {
+            Ok(batch) => tokio::spawn(worker::prepare(self.pool.clone(), batch)),
+            Err(_) => tokio::spawn(async { None }),
+        };
+        Ahead { delivery, prepared }
+    }
+
+    async fn handle(
+        &self,
+        delivery: Delivery,
+        prepared: Option<Prepared>,
+    ) -> Result<(), BrokerError> {
         let batch: BatchRef = match serde_json::from_slice(&delivery.data) {
             Ok(batch) => batch,
             Err(e) => {
@@ -135,12 +179,19 @@ impl Workers {
             batch_no = batch.batch_no,
             tenant_id = batch.tenant_id.map(tracing::field::display),
         );
-        self.handle_batch(delivery, batch).instrument(span).await
+        self.handle_batch(delivery, batch, prepared)
+            .instrument(span)
+            .await
     }
 
-    async fn handle_batch(&self, delivery: Delivery, batch: BatchRef) -> Result<(), BrokerError> {
+    async fn handle_batch(
+        &self,
+        delivery: Delivery,
+        batch: BatchRef,
+        prepared: Option<Prepared>,
+    ) -> Result<(), BrokerError> {
         let deliveries = delivery_count(&delivery) + 1;
-        let outcome = worker::run_batch(&self.pool, batch).await;
+        let outcome = worker::run_prepared(&self.pool, batch, prepared).await;
         let done = match outcome {
             Ok(BatchOutcome::Applied(_)) | Ok(BatchOutcome::AlreadyDone) => true,
             Ok(BatchOutcome::Unknown) => {
@@ -184,6 +235,22 @@ impl Workers {
             ));
         }
         Ok(())
+    }
+}
+
+/// The next message of a consumer, taken while its current batch is applied, and its batch
+/// being read and validated.
+struct Ahead {
+    delivery: Delivery,
+    prepared: JoinHandle<Option<Prepared>>,
+}
+
+/// A message from the consumer stream; its end or error means the channel is gone.
+fn delivered(next: Option<Result<Delivery, lapin::Error>>) -> Result<Delivery, BrokerError> {
+    match next {
+        Some(Ok(delivery)) => Ok(delivery),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(BrokerError::Other("the consumer stream ended".into())),
     }
 }
 

@@ -7,11 +7,16 @@
 //! savepoint and the rows planned against every contact holding any of their identifiers. The
 //! broker message is acked only after the commit, so a redelivered or duplicated message finds
 //! the batch done and changes nothing.
+//!
+//! A worker may read and validate its next batch ahead (`prepare`), while its current one is
+//! being written: the batch's transaction then uses those rows only if the batch and its
+//! import, the tenant's fields and the date it reads under the lock are exactly those they were
+//! validated from, and validates again otherwise.
 
 pub mod plan;
 
 use crate::import::ImportOptions;
-use crate::store::batches::{self, LockedBatch};
+use crate::store::batches::{self, BatchToApply};
 use crate::store::imports::{self, Counts};
 use crate::store::row_results::{self, NewResults};
 use crate::store::{self, BatchState, ImportState, RowStatus, contacts};
@@ -20,8 +25,9 @@ use backon::{ExponentialBuilder, Retryable};
 use plan::{Plan, RowInput, RowOutcome};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 pub use crate::store::batches::BatchRef;
@@ -85,12 +91,24 @@ impl From<sqlx::Error> for BatchError {
 /// for about a minute: a short database outage is ridden out while holding the message, so it
 /// does not use up the broker's delivery limit and dead-letter healthy batches.
 pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
+    run_prepared(pool, batch, None).await
+}
+
+/// `run_batch`, with the batch's rows validated ahead (`prepare`) when `prepared` has them;
+/// the first try uses them if they still hold, a retry validates again.
+pub async fn run_prepared(
+    pool: &PgPool,
+    batch: BatchRef,
+    prepared: Option<Prepared>,
+) -> Result<BatchOutcome, BatchError> {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(20))
         .with_max_delay(Duration::from_secs(10))
         .with_max_times(12)
         .with_jitter();
-    (|| apply_batch(pool, batch))
+    let prepared = Mutex::new(prepared);
+    let first_try = || prepared.lock().ok().and_then(|mut p| p.take());
+    (|| apply_batch(pool, batch, first_try()))
         .retry(backoff)
         .when(BatchError::is_transient)
         .notify(|e, after| {
@@ -99,8 +117,83 @@ pub async fn run_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, B
         .await
 }
 
+/// A batch's rows read and validated ahead of its transaction, with everything they were
+/// validated from.
+pub struct Prepared {
+    batch: BatchRef,
+    read: BatchToApply,
+    fields: HashMap<String, validate::FieldKind>,
+    today: Date,
+    rows: Vec<RowInput>,
+    options: ImportOptions,
+}
+
+impl Prepared {
+    /// The validated rows and options, if `locked` (the batch as its transaction locked it),
+    /// `fields` and `today` are what they were validated from. The states and
+    /// `all_new_so_far` are not read by validation: they are taken from the lock (a cancelled
+    /// import's batch is never validated).
+    fn fits(
+        self,
+        batch: BatchRef,
+        locked: &BatchToApply,
+        fields: &HashMap<String, validate::FieldKind>,
+        today: Date,
+    ) -> Option<(Vec<RowInput>, ImportOptions)> {
+        let read = &self.read;
+        let same = self.batch.import_id == batch.import_id
+            && self.batch.batch_no == batch.batch_no
+            && read.tenant_id == locked.tenant_id
+            && read.first_row == locked.first_row
+            && read.row_count == locked.row_count
+            && read.duplicates == locked.duplicates
+            && read.options == locked.options
+            && read.payload == locked.payload
+            && self.fields == *fields
+            && self.today == today;
+        same.then_some((self.rows, self.options))
+    }
+}
+
+/// Reads a pending batch and validates its rows without a transaction or a lock, for
+/// `run_prepared`. `None` when there is nothing to prepare (the batch is gone, done or
+/// cancelled) or the read failed: the batch's transaction then reads and validates it.
+pub async fn prepare(pool: PgPool, batch: BatchRef) -> Option<Prepared> {
+    let read = match batches::read_ahead(&pool, batch).await {
+        Ok(read) => read?,
+        Err(e) => {
+            tracing::debug!(import_id = %batch.import_id, batch_no = batch.batch_no, error = %e, "batch not read ahead");
+            return None;
+        }
+    };
+    if read.state != BatchState::Pending || read.import_status == ImportState::Cancelled {
+        return None;
+    }
+    let options: ImportOptions = serde_json::from_value(read.options.clone()).ok()?;
+    let fields = store::fields::kinds(&pool, read.tenant_id).await.ok()?;
+    let today = OffsetDateTime::now_utc().date();
+    tokio::task::spawn_blocking(move || {
+        let (rows, options) = validate_batch(&read, options, &fields, today).ok()?;
+        Some(Prepared {
+            batch,
+            read,
+            fields,
+            today,
+            rows,
+            options,
+        })
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 #[tracing::instrument(name = "batch", skip_all, fields(import_id = %batch.import_id, batch_no = batch.batch_no, tenant_id = tracing::field::Empty))]
-async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, BatchError> {
+async fn apply_batch(
+    pool: &PgPool,
+    batch: BatchRef,
+    prepared: Option<Prepared>,
+) -> Result<BatchOutcome, BatchError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let Some(batch_row) = batches::lock(&mut tx, batch).await? else {
@@ -111,7 +204,7 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
     if batch_row.state != BatchState::Pending {
         return Ok(BatchOutcome::AlreadyDone);
     }
-    let counts = apply_rows(&mut tx, batch, batch_row).await?;
+    let counts = apply_rows(&mut tx, batch, batch_row, prepared).await?;
     // The import's row last: batches of one import queue on its lock, held from here to the
     // commit.
     imports::record_batch(&mut tx, batch.import_id, tenant_id, counts, false).await?;
@@ -133,21 +226,27 @@ async fn apply_batch(pool: &PgPool, batch: BatchRef) -> Result<BatchOutcome, Bat
 async fn apply_rows(
     conn: &mut PgConnection,
     batch: BatchRef,
-    b: LockedBatch,
+    b: BatchToApply,
+    prepared: Option<Prepared>,
 ) -> Result<Counts, BatchError> {
     if b.import_status == ImportState::Cancelled {
         return write_plan(conn, batch, b.tenant_id, &cancelled(&b)).await;
     }
-    let options: ImportOptions = serde_json::from_value(b.options.clone())
-        .map_err(|e| BatchError::Unreadable(format!("import options unreadable: {e}")))?;
     let fields = store::fields::kinds(&mut *conn, b.tenant_id).await?;
-
-    // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads, which also
-    // serve the API in `run`.
+    let today = OffsetDateTime::now_utc().date();
     let (tenant_id, all_new_so_far) = (b.tenant_id, b.all_new_so_far);
-    let (rows, options) = tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields))
-        .await
-        .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??;
+    let (rows, options) = match prepared.and_then(|p| p.fits(batch, &b, &fields, today)) {
+        Some(validated) => validated,
+        None => {
+            let options: ImportOptions = serde_json::from_value(b.options.clone())
+                .map_err(|e| BatchError::Unreadable(format!("import options unreadable: {e}")))?;
+            // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads,
+            // which also serve the API in `run`.
+            tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields, today))
+                .await
+                .map_err(|e| BatchError::Unreadable(format!("validation stopped: {e}")))??
+        }
+    };
     let applying = plan::Applying {
         source: format!("import:{}", batch.import_id),
         now: OffsetDateTime::now_utc(),
@@ -284,9 +383,10 @@ async fn after_apply(
 
 /// Parses a batch's stored rows and validates each one.
 fn validate_batch(
-    b: &LockedBatch,
+    b: &BatchToApply,
     options: ImportOptions,
     fields: &HashMap<String, validate::FieldKind>,
+    today: Date,
 ) -> Result<(Vec<RowInput>, ImportOptions), BatchError> {
     // The array is split into its rows' texts first, so that a row a parser refuses fails
     // alone (`invalid_row`) and never its batch.
@@ -306,7 +406,7 @@ fn validate_batch(
         dedupe_on: options.dedupe_on,
         default_region: options.default_region.as_deref(),
         fields,
-        today: OffsetDateTime::now_utc().date(),
+        today,
         date_format: options.date_format,
     };
     let rows = raw
@@ -326,7 +426,7 @@ fn validate_batch(
 }
 
 /// A cancelled import's batch: every row is skipped, and counted.
-fn cancelled(b: &LockedBatch) -> Plan {
+fn cancelled(b: &BatchToApply) -> Plan {
     let outcomes = (b.first_row..b.first_row + b.row_count)
         .map(|index| RowOutcome {
             index,
@@ -400,4 +500,137 @@ pub async fn mark_dead(pool: &PgPool, batch: BatchRef, reason: &str) -> Result<b
     };
     tracing::error!(import_id = %batch.import_id, batch_no = batch.batch_no, %tenant_id, rows, reason, "batch is dead; its rows failed");
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(payload: &str) -> BatchToApply {
+        BatchToApply {
+            state: BatchState::Pending,
+            import_status: ImportState::Queued,
+            tenant_id: Uuid::nil(),
+            first_row: 500,
+            row_count: 2,
+            payload: Some(payload.as_bytes().to_vec()),
+            options: serde_json::json!({"dedupeOn": "phone"}),
+            duplicates: vec![501],
+            all_new_so_far: true,
+        }
+    }
+
+    fn prepared(batch: BatchRef, today: Date) -> Prepared {
+        let read = read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#);
+        let options = ImportOptions::default();
+        let fields = HashMap::from([("tier".to_owned(), validate::FieldKind::String)]);
+        let (rows, options) = validate_batch(&read, options, &fields, today).unwrap();
+        Prepared {
+            batch,
+            read,
+            fields,
+            today,
+            rows,
+            options,
+        }
+    }
+
+    #[test]
+    fn rows_validated_ahead_are_used_only_while_what_they_came_from_is_unchanged() {
+        let batch = BatchRef {
+            import_id: Uuid::now_v7(),
+            batch_no: 1,
+            tenant_id: None,
+        };
+        let today = OffsetDateTime::now_utc().date();
+        let fields = prepared(batch, today).fields;
+        let locked = prepared(batch, today).read;
+
+        let (rows, _) = prepared(batch, today)
+            .fits(batch, &locked, &fields, today)
+            .expect("nothing changed");
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].parsed.is_ok() && !rows[0].duplicate && rows[1].duplicate);
+        // What the lock reads besides the rows may differ.
+        let moved_on = BatchToApply {
+            import_status: ImportState::Processing,
+            all_new_so_far: false,
+            ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+        };
+        assert!(
+            prepared(batch, today)
+                .fits(batch, &moved_on, &fields, today)
+                .is_some()
+        );
+
+        let changes: Vec<(&str, BatchToApply)> = vec![
+            (
+                "a row erased",
+                read(r#"[{"$erased":true},{"phone":"+212600000001"}]"#),
+            ),
+            (
+                "no payload",
+                BatchToApply {
+                    payload: None,
+                    ..read("[]")
+                },
+            ),
+            (
+                "other duplicates",
+                BatchToApply {
+                    duplicates: vec![],
+                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                },
+            ),
+            (
+                "other options",
+                BatchToApply {
+                    options: serde_json::json!({"dedupeOn": "email"}),
+                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                },
+            ),
+            (
+                "another first row",
+                BatchToApply {
+                    first_row: 0,
+                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                },
+            ),
+            (
+                "another tenant",
+                BatchToApply {
+                    tenant_id: Uuid::now_v7(),
+                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                },
+            ),
+        ];
+        for (what, changed) in &changes {
+            assert!(
+                prepared(batch, today)
+                    .fits(batch, changed, &fields, today)
+                    .is_none(),
+                "{what}"
+            );
+        }
+        let other_fields = HashMap::from([("tier".to_owned(), validate::FieldKind::Number)]);
+        assert!(
+            prepared(batch, today)
+                .fits(batch, &locked, &other_fields, today)
+                .is_none()
+        );
+        assert!(
+            prepared(batch, today)
+                .fits(batch, &locked, &fields, today.next_day().unwrap())
+                .is_none()
+        );
+        let other_batch = BatchRef {
+            batch_no: 2,
+            ..batch
+        };
+        assert!(
+            prepared(batch, today)
+                .fits(other_batch, &locked, &fields, today)
+                .is_none()
+        );
+    }
 }

@@ -386,3 +386,90 @@ async fn the_locking_look_up_reads_an_index_entry_per_identifier_not_the_tenant(
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_batch_read_ahead_is_validated_again_when_an_erasure_changed_it_meanwhile() {
+    // No workers: the test plays a consumer that reads its next batch ahead (a prefetch of 2).
+    let app = spawn_with(test_settings().await, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let first = app.import(&key, &json!({"contacts": contacts(0, 2)})).await;
+    for batch in pending_batches(&app).await {
+        worker::run_batch(&app.pool, batch).await.unwrap();
+    }
+    assert_eq!(app.wait_finished(&key, &first).await["created"], 2);
+    let stored = app
+        .contact_by(&key, &format!("phone={}", phone(0).replace('+', "%2B")))
+        .await
+        .expect("the first contact");
+
+    // The contact again, and a new one: read and validated ahead, then the contact is erased,
+    // which scrubs its row from the pending batch.
+    let second = app
+        .import(
+            &key,
+            &json!({"contacts": [
+                {"phone": phone(0), "firstName": "Again"},
+                {"phone": phone(7), "firstName": "Newcomer"},
+            ]}),
+        )
+        .await;
+    let batch = pending_batches(&app)
+        .await
+        .into_iter()
+        .find(|b| b.import_id.to_string() == second)
+        .expect("the second import's batch");
+    let prepared = worker::prepare(app.pool.clone(), batch)
+        .await
+        .expect("a pending batch is read ahead");
+    let erased = app
+        .send(
+            &key,
+            reqwest::Method::DELETE,
+            &format!(
+                "/api/v1/contacts/{}?erase=true",
+                stored["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(erased.status(), 204);
+
+    assert!(matches!(
+        worker::run_prepared(&app.pool, batch, Some(prepared))
+            .await
+            .unwrap(),
+        BatchOutcome::Applied(_)
+    ));
+    let status = app.wait_finished(&key, &second).await;
+    let rows = app.all_rows(&key, &second, "").await;
+    let statuses: Vec<&str> = rows.iter().filter_map(|r| r["status"].as_str()).collect();
+    assert_eq!(statuses, ["erased", "created"], "{status}");
+    let listed = app.get_json(&key, "/api/v1/contacts").await;
+    assert_eq!(
+        listed["meta"]["total"], 2,
+        "the erased contact stays erased: {listed}"
+    );
+
+    // Read ahead and unchanged: applied from what was read ahead, as without it.
+    let third = app
+        .import(&key, &json!({"contacts": contacts(10, 3)}))
+        .await;
+    let batch = pending_batches(&app)
+        .await
+        .into_iter()
+        .find(|b| b.import_id.to_string() == third)
+        .expect("the third import's batch");
+    let prepared = worker::prepare(app.pool.clone(), batch).await;
+    assert!(prepared.is_some());
+    assert!(matches!(
+        worker::run_prepared(&app.pool, batch, prepared)
+            .await
+            .unwrap(),
+        BatchOutcome::Applied(_)
+    ));
+    assert_eq!(app.wait_finished(&key, &third).await["created"], 3);
+    assert!(
+        worker::prepare(app.pool.clone(), batch).await.is_none(),
+        "a batch done is not read ahead"
+    );
+    app.finish().await;
+}

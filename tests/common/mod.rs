@@ -70,7 +70,7 @@ pub async fn test_settings_on(admin: &str) -> Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         queue_prefix: format!("test_{}", Uuid::new_v4().simple()),
         workers: 2,
-        prefetch: 1,
+        prefetch: 2,
         batch_size: 500,
         max_body_bytes: 32 * 1024 * 1024,
         max_upload_bytes: 1024 * 1024 * 1024,

@@ -101,7 +101,7 @@ impl Deployment {
             .env("LISTEN_ADDR", addr.to_string())
             .env("QUEUE_PREFIX", &self.queue_prefix)
             .env("WORKERS", "2")
-            .env("PREFETCH", "1")
+            .env("PREFETCH", "2")
             .env("BATCH_SIZE", "500")
             .env("DB_MAX_CONNECTIONS", "6")
             .env("RELAY_POLL_MS", "200")
