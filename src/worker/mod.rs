@@ -172,7 +172,7 @@ pub async fn prepare(pool: PgPool, batch: BatchRef) -> Option<Prepared> {
     let options: ImportOptions = serde_json::from_value(read.options.clone()).ok()?;
     let fields = store::fields::kinds(&pool, read.tenant_id).await.ok()?;
     let today = OffsetDateTime::now_utc().date();
-    tokio::task::spawn_blocking(move || {
+    in_the_background(move || {
         let (rows, options) = validate_batch(&read, options, &fields, today).ok()?;
         Some(Prepared {
             batch,
@@ -184,8 +184,35 @@ pub async fn prepare(pool: PgPool, batch: BatchRef) -> Option<Prepared> {
         })
     })
     .await
-    .ok()
     .flatten()
+}
+
+/// Runs `work` on a thread of its own at a lower CPU priority (nice 10, on Linux): work done
+/// ahead of need yields the CPU to requests (the intake's parsing, the API) and to the batch
+/// being applied, and takes what they leave. `None` if no thread could be started.
+async fn in_the_background<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("read-ahead".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = done.send(work());
+        })
+        .ok()?;
+    result.await.ok()
+}
+
+/// Lowers the calling thread's scheduling priority to nice 10 (raising one's own nice value
+/// needs no privilege); on failure, or off Linux, it keeps its priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority(2) reads and writes no memory of ours; on Linux, PRIO_PROCESS with
+    // `who` 0 sets the calling thread's nice value alone.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 #[tracing::instrument(name = "batch", skip_all, fields(import_id = %batch.import_id, batch_no = batch.batch_no, tenant_id = tracing::field::Empty))]
