@@ -102,7 +102,13 @@ impl Workers {
         let mut ahead: Option<Ahead> = None;
         loop {
             let (delivery, prepared) = match ahead.take() {
-                Some(next) => (next.delivery, next.prepared.await.ok().flatten()),
+                Some(next) => {
+                    let prepared = match next.prepared {
+                        Some(reading) => reading.await.ok().flatten(),
+                        None => None,
+                    };
+                    (next.delivery, prepared)
+                }
                 None => {
                     let next = tokio::select! {
                         next = consumer.next() => next,
@@ -145,10 +151,9 @@ impl Workers {
 
     /// Starts reading and validating a message's batch ahead, when the message names one.
     fn read_ahead(&self, delivery: Delivery) -> Ahead {
-        let prepared = match serde_json::from_slice::<BatchRef>(&delivery.data) {
-            Ok(batch) => tokio::spawn(worker::prepare(self.pool.clone(), batch)),
-            Err(_) => tokio::spawn(async { None }),
-        };
+        let prepared = serde_json::from_slice::<BatchRef>(&delivery.data)
+            .ok()
+            .map(|batch| tokio::spawn(worker::prepare(self.pool.clone(), batch)));
         Ahead { delivery, prepared }
     }
 
@@ -239,10 +244,10 @@ impl Workers {
 }
 
 /// The next message of a consumer, taken while its current batch is applied, and its batch
-/// being read and validated.
+/// being read and validated (none when the message names no batch).
 struct Ahead {
     delivery: Delivery,
-    prepared: JoinHandle<Option<Prepared>>,
+    prepared: Option<JoinHandle<Option<Prepared>>>,
 }
 
 /// A message from the consumer stream; its end or error means the channel is gone.

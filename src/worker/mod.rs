@@ -129,6 +129,25 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Validates the rows of `read`, a batch as read ahead, keeping what they came from.
+    fn validated(
+        batch: BatchRef,
+        read: BatchToApply,
+        options: ImportOptions,
+        fields: HashMap<String, validate::FieldKind>,
+        today: Date,
+    ) -> Result<Self, BatchError> {
+        let (rows, options) = validate_batch(&read, options, &fields, today)?;
+        Ok(Self {
+            batch,
+            read,
+            fields,
+            today,
+            rows,
+            options,
+        })
+    }
+
     /// The validated rows and options, if `locked` (the batch as its transaction locked it),
     /// `fields` and `today` are what they were validated from. The states and
     /// `all_new_so_far` are not read by validation: they are taken from the lock (a cancelled
@@ -172,19 +191,9 @@ pub async fn prepare(pool: PgPool, batch: BatchRef) -> Option<Prepared> {
     let options: ImportOptions = serde_json::from_value(read.options.clone()).ok()?;
     let fields = store::fields::kinds(&pool, read.tenant_id).await.ok()?;
     let today = OffsetDateTime::now_utc().date();
-    in_the_background(move || {
-        let (rows, options) = validate_batch(&read, options, &fields, today).ok()?;
-        Some(Prepared {
-            batch,
-            read,
-            fields,
-            today,
-            rows,
-            options,
-        })
-    })
-    .await
-    .flatten()
+    in_the_background(move || Prepared::validated(batch, read, options, fields, today).ok())
+        .await
+        .flatten()
 }
 
 /// Runs `work` on a thread of its own at a lower CPU priority (nice 10, on Linux): work done
@@ -533,6 +542,9 @@ pub async fn mark_dead(pool: &PgPool, batch: BatchRef, reason: &str) -> Result<b
 mod tests {
     use super::*;
 
+    /// A batch's two rows, the second a duplicate of the first.
+    const TWO_ROWS: &str = r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#;
+
     fn read(payload: &str) -> BatchToApply {
         BatchToApply {
             state: BatchState::Pending,
@@ -548,18 +560,15 @@ mod tests {
     }
 
     fn prepared(batch: BatchRef, today: Date) -> Prepared {
-        let read = read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#);
-        let options = ImportOptions::default();
         let fields = HashMap::from([("tier".to_owned(), validate::FieldKind::String)]);
-        let (rows, options) = validate_batch(&read, options, &fields, today).unwrap();
-        Prepared {
+        Prepared::validated(
             batch,
-            read,
+            read(TWO_ROWS),
+            ImportOptions::default(),
             fields,
             today,
-            rows,
-            options,
-        }
+        )
+        .unwrap()
     }
 
     #[test]
@@ -582,7 +591,7 @@ mod tests {
         let moved_on = BatchToApply {
             import_status: ImportState::Processing,
             all_new_so_far: false,
-            ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+            ..read(TWO_ROWS)
         };
         assert!(
             prepared(batch, today)
@@ -606,28 +615,28 @@ mod tests {
                 "other duplicates",
                 BatchToApply {
                     duplicates: vec![],
-                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                    ..read(TWO_ROWS)
                 },
             ),
             (
                 "other options",
                 BatchToApply {
                     options: serde_json::json!({"dedupeOn": "email"}),
-                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                    ..read(TWO_ROWS)
                 },
             ),
             (
                 "another first row",
                 BatchToApply {
                     first_row: 0,
-                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                    ..read(TWO_ROWS)
                 },
             ),
             (
                 "another tenant",
                 BatchToApply {
                     tenant_id: Uuid::now_v7(),
-                    ..read(r#"[{"phone":"+212600000001"},{"phone":"+212600000001"}]"#)
+                    ..read(TWO_ROWS)
                 },
             ),
         ];

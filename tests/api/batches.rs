@@ -25,6 +25,15 @@ async fn pending_batches(app: &TestApp) -> Vec<BatchRef> {
         .collect()
 }
 
+/// The first batch of the import `id`.
+async fn first_batch_of(app: &TestApp, id: &str) -> BatchRef {
+    pending_batches(app)
+        .await
+        .into_iter()
+        .find(|b| b.import_id.to_string() == id)
+        .unwrap_or_else(|| panic!("a batch of the import {id}"))
+}
+
 /// How many contacts are stored, and how many distinct phones they hold.
 async fn contacts_and_phones(app: &TestApp) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT phone) FROM contacts")
@@ -413,11 +422,7 @@ async fn a_batch_read_ahead_is_validated_again_when_an_erasure_changed_it_meanwh
             ]}),
         )
         .await;
-    let batch = pending_batches(&app)
-        .await
-        .into_iter()
-        .find(|b| b.import_id.to_string() == second)
-        .expect("the second import's batch");
+    let batch = first_batch_of(&app, &second).await;
     let prepared = worker::prepare(app.pool.clone(), batch)
         .await
         .expect("a pending batch is read ahead");
@@ -453,11 +458,7 @@ async fn a_batch_read_ahead_is_validated_again_when_an_erasure_changed_it_meanwh
     let third = app
         .import(&key, &json!({"contacts": contacts(10, 3)}))
         .await;
-    let batch = pending_batches(&app)
-        .await
-        .into_iter()
-        .find(|b| b.import_id.to_string() == third)
-        .expect("the third import's batch");
+    let batch = first_batch_of(&app, &third).await;
     let prepared = worker::prepare(app.pool.clone(), batch).await;
     assert!(prepared.is_some());
     assert!(matches!(
