@@ -5,10 +5,10 @@ use super::{ApiQuery, AppState, parse_id};
 use crate::intake::gzip::{self, BodyEncoding};
 use crate::intake::{self, Accepted, Idempotency};
 use crate::store::contacts::{self, ContactView, Cursor, Filter, SortKey, Start};
-use crate::store::fields;
 use crate::store::imports::{self, ImportStatus};
 use crate::store::row_results::{self, RowResultView};
 use crate::store::tenants::Tenant;
+use crate::store::{fields, limits};
 use crate::validate::consent::{Channel, ConsentStatus};
 use crate::validate::{self, Identifier};
 use axum::Json;
@@ -89,10 +89,12 @@ pub async fn intake(
     let body = decoded_body(&state, &headers, body).await?;
     // Of the body as decompressed: the same request, compressed or not, is the same request.
     let idempotency = idempotency(&headers, &body)?;
-    let known: HashSet<String> = fields::kinds(&state.pool, tenant.id)
-        .await?
-        .into_keys()
-        .collect();
+    // The two reads a request needs, the tenant's fields and its backlog, at once.
+    let (known, queued) = tokio::try_join!(
+        fields::kinds(&state.pool, tenant.id),
+        limits::queued(&state.pool, tenant.id)
+    )?;
+    let known: HashSet<String> = known.into_keys().collect();
     // Parsing up to 3000 contacts and normalising their identifiers (phone parsing) is CPU
     // work of several milliseconds: keep it off the I/O threads, which serve the status polls.
     let (request, duplicates) = tokio::task::spawn_blocking(move || {
@@ -110,14 +112,12 @@ pub async fn intake(
             .await
             .map_err(ApiError::bad_callback)?;
     }
-    intake::check_backlog(
-        &state.pool,
+    intake::within_backlog(
         &state.settings,
-        tenant.id,
+        queued,
         request.contacts.len() as u64,
         request.contacts.iter().map(|c| c.get().len() as u64).sum(),
-    )
-    .await?;
+    )?;
     let accepted = intake::store(
         &state.pool,
         tenant.id,

@@ -107,7 +107,17 @@ pub async fn check_backlog(
     rows: u64,
     bytes: u64,
 ) -> Result<(), IntakeError> {
-    let (queued_rows, queued_bytes) = crate::store::limits::queued(pool, tenant_id).await?;
+    let queued = crate::store::limits::queued(pool, tenant_id).await?;
+    within_backlog(settings, queued, rows, bytes)
+}
+
+/// `check_backlog` with the tenant's backlog read already (`store::limits::queued`).
+pub fn within_backlog(
+    settings: &crate::settings::Settings,
+    (queued_rows, queued_bytes): (i64, i64),
+    rows: u64,
+    bytes: u64,
+) -> Result<(), IntakeError> {
     let (queued_rows, queued_bytes) = (queued_rows.max(0) as u64, queued_bytes.max(0) as u64);
     if queued_rows + rows > settings.max_queued_rows {
         return Err(IntakeError::BacklogFull(format!(

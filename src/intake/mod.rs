@@ -25,7 +25,9 @@ pub mod vcard;
 pub mod xlsx;
 
 pub use crate::store::imports::Idempotency;
-pub use checks::{check_attribute_names, check_backlog, check_custom_columns, find_duplicates};
+pub use checks::{
+    check_attribute_names, check_backlog, check_custom_columns, find_duplicates, within_backlog,
+};
 pub use commit::commit;
 pub use error::{FieldError, IntakeError};
 pub use json::parse;

@@ -42,33 +42,6 @@ pub struct NewBatch {
     pub payload: Vec<u8>,
 }
 
-/// Stores a JSON import's batches, `pending`, in the intake's transaction.
-pub async fn insert_pending(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    import_id: Uuid,
-    batches: &[NewBatch],
-) -> Result<(), sqlx::Error> {
-    let batch_no: Vec<i32> = batches.iter().map(|b| b.batch_no).collect();
-    let first_row: Vec<i32> = batches.iter().map(|b| b.first_row).collect();
-    let row_count: Vec<i32> = batches.iter().map(|b| b.row_count).collect();
-    let payload: Vec<&[u8]> = batches.iter().map(|b| b.payload.as_slice()).collect();
-    sqlx::query(
-        "INSERT INTO import_batches (import_id, tenant_id, batch_no, first_row, row_count, payload)
-         SELECT $1, $2, u.batch_no, u.first_row, u.row_count, u.payload
-         FROM UNNEST($3::int[], $4::int[], $5::int[], $6::bytea[]) AS u(batch_no, first_row, row_count, payload)",
-    )
-    .bind(import_id)
-    .bind(tenant_id)
-    .bind(&batch_no)
-    .bind(&first_row)
-    .bind(&row_count)
-    .bind(&payload)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// A batch of a CSV file: its rows as contacts, the cells as read (for the results file), and
 /// each row's dedupe key (duplicates are found once the whole file is stored).
 pub struct HeldBatch {
@@ -132,23 +105,6 @@ pub async fn copy_all(
     .bind(to)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Marks rows of an import as sharing their identifier with another row of it.
-pub async fn insert_duplicates(
-    conn: &mut PgConnection,
-    import_id: Uuid,
-    rows: &[i32],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("INSERT INTO duplicate_rows (import_id, row_index) SELECT $1, UNNEST($2::int[])")
-        .bind(import_id)
-        .bind(rows)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 

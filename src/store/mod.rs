@@ -22,8 +22,8 @@ pub mod tenants;
 
 pub use states::{BatchState, CallbackState, ImportState, RowStatus, Source};
 
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -40,9 +40,25 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx tests a connection with a round trip when it goes back to the pool, and by
+        // default again when it is taken out: a status poll would wait for the database twice.
+        // Only a connection that sat idle long enough for the server to have gone meanwhile
+        // is tested on the way out.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
 }
+
+/// How long a pooled connection may sit idle and still be handed out untested.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// Applies the embedded migrations in `migrations/`.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
