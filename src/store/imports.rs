@@ -208,8 +208,13 @@ pub async fn store_json(
 }
 
 /// The statement of `store_json`: the import, then (only if it was inserted) its batches,
-/// `pending`, and its duplicate rows, and a wake-up for the relay at commit. False when the
-/// idempotency key was taken: then nothing is written.
+/// `pending`, and its duplicate rows. False when the idempotency key was taken: then nothing
+/// is written.
+///
+/// It sends no `NOTIFY`: PostgreSQL serialises the commits of notifying transactions, WAL
+/// flush included (one lock for the database's notification queue), so concurrent requests
+/// would each wait for the one before to reach the disk. Every process that takes requests
+/// runs a relay, and the API wakes its own once the import is stored.
 async fn insert_json<'c>(
     conn: impl sqlx::PgExecutor<'c>,
     import: &NewImport<'_>,
@@ -236,7 +241,7 @@ async fn insert_json<'c>(
              INSERT INTO duplicate_rows (import_id, row_index)
              SELECT i.id, d.row_index FROM import i, UNNEST($13::int[]) AS d(row_index)
          )
-         SELECT i.id, pg_notify($14, '') FROM import i",
+         SELECT id FROM import",
     )
     .bind(import.id)
     .bind(import.tenant_id)
@@ -251,7 +256,6 @@ async fn insert_json<'c>(
     .bind(&row_count)
     .bind(&payload)
     .bind(duplicates)
-    .bind(batches::OUTBOX_CHANNEL)
     .fetch_optional(conn)
     .await?;
     Ok(inserted.is_some())
