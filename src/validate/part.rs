@@ -4,23 +4,26 @@
 //! parses only the members `dedupe_key` and `attribute_names` read and skips the rest unbuilt.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-/// Every member of a contact that `dedupe_key` or `attribute_names` reads.
-const MEMBERS: [&str; 9] = [
-    "id",
-    "externalId",
-    "phone",
-    "primaryPhone",
-    "email",
-    "primaryEmail",
-    "channels",
-    "customAttributes",
-    "fields",
-];
+/// Whether `dedupe_key` or `attribute_names` reads this member of a contact (as a `match`,
+/// which compares a name's length before its bytes).
+fn is_read(member: &str) -> bool {
+    matches!(
+        member,
+        "id" | "externalId"
+            | "phone"
+            | "primaryPhone"
+            | "email"
+            | "primaryEmail"
+            | "channels"
+            | "customAttributes"
+            | "fields"
+    )
+}
 
 /// The members of the contact whose JSON text is `raw` that the intake's checks read, as an
 /// object (a member sent twice: the last one, as `serde_json` does); `Value::Null` when the
@@ -49,7 +52,10 @@ impl<'de> Visitor<'de> for PartVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Part, A::Error> {
         let mut part = Map::new();
         while let Some(Key(key)) = map.next_key()? {
-            if MEMBERS.contains(&key.as_ref()) {
+            if key == "customAttributes" {
+                let NamesOnly(names) = map.next_value()?;
+                part.insert(key.into_owned(), names);
+            } else if is_read(&key) {
                 let value: Value = map.next_value()?;
                 part.insert(key.into_owned(), value);
             } else {
@@ -57,6 +63,62 @@ impl<'de> Visitor<'de> for PartVisitor {
             }
         }
         Ok(Part(part))
+    }
+}
+
+/// `customAttributes` as `attribute_names` reads it: an object's member names, each with a
+/// null value (the values are the worker's to read); anything else, null.
+struct NamesOnly(Value);
+
+impl<'de> Deserialize<'de> for NamesOnly {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor;
+        impl<'de> Visitor<'de> for NamesVisitor {
+            type Value = NamesOnly;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NamesOnly, A::Error> {
+                let mut names = Map::new();
+                while let Some(Key(name)) = map.next_key()? {
+                    map.next_value::<IgnoredAny>()?;
+                    names.insert(name.into_owned(), Value::Null);
+                }
+                Ok(NamesOnly(Value::Object(names)))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NamesOnly, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<NamesOnly, E> {
+                Ok(NamesOnly(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(NamesVisitor)
     }
 }
 
@@ -103,6 +165,10 @@ mod tests {
             json!({"channels": [{"type": "email", "value": "Q@W.io"}, {"type": "SMS", "value": "+447912345678"}], "address": {"town": "London"}}),
             json!({"phone": "+447912345678", "phone": "+212612345678"}),
             json!({"externalId": "crm\u{0}1", "birthday": "2000-01-01", "nested": {"phone": "+447912345678"}}),
+            json!({"phone": "+447912345678", "customAttributes": ["plan"], "fields": "plan"}),
+            json!({"email": "a@b.co", "customAttributes": "plan"}),
+            json!({"customAttributes": null, "fields": [{"id": 7}, "plan", {"id": "tier", "value": {"deep": [1]}}]}),
+            json!({"customAttributes": {"plan": {"nested": {"phone": "+447912345678"}}, "tier": [1, 2]}}),
             json!({}),
             json!(["not", "an", "object"]),
             json!("text"),
