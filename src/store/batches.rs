@@ -166,8 +166,10 @@ pub struct BatchToApply {
     pub options: serde_json::Value,
     /// Its rows marked as duplicates (`duplicate_rows`), in order.
     pub duplicates: Vec<i32>,
-    /// No row of the import applied so far updated or skipped a stored contact: its batches
-    /// have all been new contacts, as in a first import (a hint, read without a lock).
+    /// Every contact the tenant has was created by this import, and no row of it applied so
+    /// far updated or skipped a stored contact: as in a first import, its rows are likely all
+    /// new (a hint, read without a lock; `contact_counts` and its deltas against the import's
+    /// own count).
     pub all_new_so_far: bool,
 }
 
@@ -177,7 +179,10 @@ const TO_APPLY: &str = "b.state, i.status AS import_status, b.tenant_id, b.first
            WHERE d.import_id = b.import_id AND d.row_index >= b.first_row
              AND d.row_index < b.first_row + b.row_count
            ORDER BY d.row_index) AS duplicates,
-     i.updated + i.skipped = 0 AS all_new_so_far";
+     i.updated + i.skipped = 0
+       AND i.created >= coalesce((SELECT n.total FROM contact_counts n WHERE n.tenant_id = b.tenant_id), 0)
+                      + coalesce((SELECT sum(d.total) FROM contact_count_deltas d WHERE d.tenant_id = b.tenant_id), 0)
+       AS all_new_so_far";
 
 /// Starts applying a batch in `conn`'s transaction: locks the batch row (`None`: no such
 /// batch), reads its rows marked as duplicates, and keeps the rest of the transaction to index

@@ -320,7 +320,8 @@ async fn apply_rows(
 }
 
 /// Plans and writes the rows having read only the stored contacts they name by their
-/// `dedupeOn` identifier, or none while the import has met none (`all_new_so_far`): the unique
+/// `dedupeOn` identifier, or none while every contact of the tenant is one the import created
+/// (`all_new_so_far`, as in a first import): the unique
 /// indexes tell, as the contacts are written, whether an unread contact holds one of their
 /// other identifiers (`contacts::write_unless_held`). `None` when one did: nothing was written,
 /// and the caller plans the rows against every holder (`lock_and_plan`).

@@ -123,10 +123,10 @@ async fn concurrent_batches_upserting_the_same_phones_lose_and_duplicate_nothing
 }
 
 /// A batch reads only the stored contacts its rows name by their `dedupeOn` identifier (none
-/// while its import has met none) and lets the unique indexes find the others as it writes: a
-/// batch whose writes meet an identifier held by a contact it did not read writes nothing of
-/// that attempt and is planned against every holder. Every row is applied once, with the
-/// outcome of a full look-up.
+/// while every contact of the tenant is its import's own) and lets the unique indexes find the
+/// others as it writes: a batch whose writes meet an identifier held by a contact it did not
+/// read writes nothing of that attempt and is planned against every holder. Every row is
+/// applied once, with the outcome of a full look-up.
 #[tokio::test]
 async fn a_batch_that_meets_an_identifier_held_by_a_contact_it_did_not_read_is_planned_again() {
     let mut settings = test_settings().await;
@@ -190,6 +190,28 @@ async fn a_batch_that_meets_an_identifier_held_by_a_contact_it_did_not_read_is_p
         (&json!("Stored"), &json!("Again"))
     );
     assert_eq!(contacts_and_phones(&app).await, (8, 8));
+
+    // A tenant with no contacts: its import's batches read nothing, and batch 2's row 3 takes
+    // the email that row 0 of batch 1 gave a new contact.
+    let blank = app.tenant("blank").await;
+    let id = app
+        .import(
+            &blank,
+            &json!({"contacts": [
+            {"phone": phone(20), "email": "first@example.com"}, p(21), p(22),
+            {"phone": phone(23), "email": "first@example.com"}, p(24)]}),
+        )
+        .await;
+    run_all(id.clone()).await;
+    let status = app.wait_finished(&blank, &id).await;
+    assert_eq!(
+        (status["created"].as_i64(), status["failed"].as_i64()),
+        (Some(4), Some(1)),
+        "{status}"
+    );
+    let rows = app.all_rows(&blank, &id, "").await;
+    assert_eq!(codes(&rows[3], "errors"), ["identifier_conflict"]);
+    assert_eq!(rows[4]["status"], "created");
     app.finish().await;
 }
 
