@@ -321,10 +321,10 @@ async fn apply_rows(
 
 /// Plans and writes the rows having read only the stored contacts they name by their
 /// `dedupeOn` identifier, or none while every contact of the tenant is one the import created
-/// (`all_new_so_far`, as in a first import): the unique
-/// indexes tell, as the contacts are written, whether an unread contact holds one of their
-/// other identifiers (`contacts::write_unless_held`). `None` when one did: nothing was written,
-/// and the caller plans the rows against every holder (`lock_and_plan`).
+/// (`all_new_so_far`, as in a first import): the unique indexes tell, as the contacts are
+/// written, whether an unread contact holds one of their other identifiers
+/// (`contacts::write_unless_held`). `None` when one did: nothing was written, and the caller
+/// plans the rows against every holder (`lock_and_plan`).
 ///
 /// The plan is then the one `lock_and_plan` makes: a contact that holds none of the keys
 /// changes a row's outcome only by holding an identifier the row's contact would take, which is
