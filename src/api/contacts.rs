@@ -100,8 +100,8 @@ pub async fn intake(
     let (request, duplicates) = tokio::task::spawn_blocking(move || {
         let request = intake::parse(&body)?;
         intake::check_custom_columns(&request.custom_columns, &known)?;
-        let parts = request.identifying_parts();
-        intake::check_attribute_names(&parts, &known)?;
+        let parts = request.read_contacts(&known);
+        intake::check_attribute_names(&parts)?;
         let duplicates = intake::find_duplicates(&parts, &request.options);
         Ok::<_, intake::IntakeError>((request, duplicates))
     })

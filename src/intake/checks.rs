@@ -4,7 +4,7 @@
 
 use super::{FieldError, IntakeError};
 use crate::import::ImportOptions;
-use crate::validate;
+use crate::validate::{self, IntakePart};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -38,47 +38,41 @@ pub fn check_custom_columns(
 }
 
 /// 422 for custom attribute names the tenant has not defined (at most 100 listed).
-pub fn check_attribute_names(
-    contacts: &[Value],
-    known: &HashSet<String>,
-) -> Result<(), IntakeError> {
-    let mut errors = Vec::new();
-    let mut count = 0usize;
-    for (i, contact) in contacts.iter().enumerate() {
-        for (name, at) in validate::attribute_names(contact) {
-            if !known.contains(name) {
-                count += 1;
-                if errors.len() < 100 {
-                    errors.push(FieldError::new(
-                        format!("/contacts/{i}{}", at.pointer(name)),
-                        "unknown_field",
-                        format!("{name:?} is not a custom field of this tenant; create it with POST /api/v1/fields"),
-                    ));
-                }
-            }
-        }
+pub fn check_attribute_names(contacts: &[IntakePart]) -> Result<(), IntakeError> {
+    let unknown = || {
+        contacts.iter().enumerate().flat_map(|(i, contact)| {
+            contact
+                .unknown_names
+                .iter()
+                .map(move |(name, at)| (i, name, at))
+        })
+    };
+    let count = unknown().count();
+    if count == 0 {
+        return Ok(());
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(IntakeError::invalid(
-            format!(
-                "{count} custom attribute(s) name fields that do not exist; nothing was stored"
-            ),
-            errors,
-        ))
-    }
+    let errors = unknown()
+        .take(100)
+        .map(|(i, name, at)| {
+            FieldError::new(
+                format!("/contacts/{i}{}", at.pointer(name)),
+                "unknown_field",
+                format!("{name:?} is not a custom field of this tenant; create it with POST /api/v1/fields"),
+            )
+        })
+        .collect();
+    Err(IntakeError::invalid(
+        format!("{count} custom attribute(s) name fields that do not exist; nothing was stored"),
+        errors,
+    ))
 }
 
 /// Indexes of rows whose normalised dedupe identifier another row of the request shares.
-pub fn find_duplicates(contacts: &[Value], options: &ImportOptions) -> Vec<i32> {
+pub fn find_duplicates(contacts: &[IntakePart], options: &ImportOptions) -> Vec<i32> {
     let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(contacts.len());
     let mut duplicates = HashSet::new();
-    let keys = validate::dedupe_keys(
-        contacts,
-        options.dedupe_on,
-        options.default_region.as_deref(),
-    );
+    let parts: Vec<&Value> = contacts.iter().map(|c| &c.identifying).collect();
+    let keys = validate::dedupe_keys(&parts, options.dedupe_on, options.default_region.as_deref());
     for (i, key) in keys.into_iter().enumerate() {
         let Some(key) = key else {
             continue;

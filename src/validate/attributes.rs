@@ -332,16 +332,19 @@ pub fn attribute_names(raw: &Value) -> impl Iterator<Item = (&str, NamedAt)> {
         a.keys()
             .map(|name| (name.as_str(), NamedAt::CustomAttributes))
     });
-    let fields = entries.into_iter().flat_map(|entries| {
-        entries
-            .iter()
-            .enumerate()
-            .filter_map(|(index, entry)| match entry.get("id") {
-                Some(Value::String(id)) => Some((id.as_str(), NamedAt::Fields(index))),
-                _ => None,
-            })
-    });
-    named.chain(fields)
+    named.chain(entries.into_iter().flat_map(|entries| field_ids(entries)))
+}
+
+/// The names Reteno's `fields` entries give (each entry's `id`, when it is a string), and
+/// where each stands.
+pub(super) fn field_ids(entries: &[Value]) -> impl Iterator<Item = (&str, NamedAt)> {
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| match entry.get("id") {
+            Some(Value::String(id)) => Some((id.as_str(), NamedAt::Fields(index))),
+            _ => None,
+        })
 }
 
 /// The row's custom attributes, from `customAttributes` then Reteno `fields`; for a name sent

@@ -3,6 +3,7 @@
 //! `dedupe_key` read them through the same functions, so both see the same normalised key.
 
 use serde_json::{Map, Value};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use super::email::parse_email;
@@ -115,18 +116,18 @@ pub fn dedupe_key(
 /// code) is at the start, the national number's digits stay at the end as written, and no
 /// valid national number has fewer than four (`phone_tails_survive_every_written_form` checks
 /// this on every region's example numbers).
-pub fn dedupe_keys(
-    contacts: &[Value],
+pub fn dedupe_keys<C: Borrow<Value>>(
+    contacts: &[C],
     on: Identifier,
     default_region: Option<&str>,
 ) -> Vec<Option<String>> {
     if on != Identifier::Phone {
         return contacts
             .iter()
-            .map(|contact| dedupe_key(contact, on, default_region))
+            .map(|contact| dedupe_key(contact.borrow(), on, default_region))
             .collect();
     }
-    let tails: Vec<Option<String>> = contacts.iter().map(phone_tail).collect();
+    let tails: Vec<Option<String>> = contacts.iter().map(|c| phone_tail(c.borrow())).collect();
     let mut counts: HashMap<&str, u32> = HashMap::with_capacity(tails.len());
     for tail in tails.iter().flatten() {
         *counts.entry(tail).or_default() += 1;
@@ -136,7 +137,7 @@ pub fn dedupe_keys(
         .zip(&tails)
         .map(|(contact, tail)| match tail {
             Some(tail) if counts.get(tail.as_str()).is_some_and(|&n| n > 1) => {
-                dedupe_key(contact, on, default_region)
+                dedupe_key(contact.borrow(), on, default_region)
             }
             _ => None,
         })

@@ -28,7 +28,7 @@ pub use date::DateFormat;
 pub use depth::{MAX_JSON_DEPTH, json_depth, nests_within};
 pub use email::{Email, normalize_email};
 pub use identifiers::{ContactId, ExternalId, NEW_EXTERNAL_ID, dedupe_key, dedupe_keys};
-pub use part::identifying_part;
+pub use part::{IntakePart, identifying_part, intake_part};
 pub use phone::{Phone, normalize_phone, parse_region};
 pub use tags::{GROUP, MAX_TAGS, TAG, check_tag, read_labels, read_tags};
 
