@@ -92,7 +92,8 @@ proptest! {
     #[test]
     fn any_json_body_is_an_intake_request_or_a_refusal(value in json_value()) {
         let body = serde_json::json!({"contacts": [value.clone()], "dedupeOn": "phone"});
-        let request = crate::intake::parse(body.to_string().as_bytes());
+        let text = body.to_string();
+        let request = crate::intake::parse(text.as_bytes());
         prop_assert!(request.is_ok(), "{:?}", request.err());
         let _ = crate::intake::parse(value.to_string().as_bytes());
     }

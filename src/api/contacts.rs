@@ -95,19 +95,21 @@ pub async fn intake(
         limits::queued(&state.pool, tenant.id)
     )?;
     let known: HashSet<String> = known.into_keys().collect();
-    // Parsing up to 3000 contacts and normalising their identifiers (phone parsing) is CPU
-    // work of several milliseconds: keep it off the I/O threads, which serve the status polls.
-    let (request, duplicates) = tokio::task::spawn_blocking(move || {
+    // Parsing up to 3000 contacts, normalising their identifiers (phone parsing) and cutting
+    // them into batches is CPU work of several milliseconds: keep it off the I/O threads,
+    // which serve the status polls.
+    let batch_size = state.settings.batch_size as usize;
+    let import = tokio::task::spawn_blocking(move || {
         let request = intake::parse(&body)?;
         intake::check_custom_columns(&request.custom_columns, &known)?;
         let parts = request.read_contacts(&known);
         intake::check_attribute_names(&parts)?;
         let duplicates = intake::find_duplicates(&parts, &request.options);
-        Ok::<_, intake::IntakeError>((request, duplicates))
+        Ok::<_, intake::IntakeError>(request.into_import(duplicates, batch_size))
     })
     .await
     .map_err(|_| ApiError::internal())??;
-    if let Some(url) = &request.options.callback_url {
+    if let Some(url) = &import.options.callback_url {
         crate::callback::check_url(url, state.settings.callback_allow_private)
             .await
             .map_err(ApiError::bad_callback)?;
@@ -115,18 +117,10 @@ pub async fn intake(
     intake::within_backlog(
         &state.settings,
         queued,
-        request.contacts.len() as u64,
-        request.contacts.iter().map(|c| c.get().len() as u64).sum(),
+        import.total_rows as u64,
+        import.bytes,
     )?;
-    let accepted = intake::store(
-        &state.pool,
-        tenant.id,
-        &request,
-        &duplicates,
-        state.settings.batch_size as usize,
-        idempotency.as_ref(),
-    )
-    .await?;
+    let accepted = intake::store(&state.pool, tenant.id, &import, idempotency.as_ref()).await?;
     state.relay_wake.notify_one();
     tracing::info!(import_id = %accepted.async_session_id, tenant_id = %tenant.id, rows = accepted.total_rows, "import accepted");
     if let Some(seconds) = wait

@@ -8,6 +8,7 @@ use crate::validate;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 fn json_error_detail(e: &serde_json::Error) -> String {
@@ -16,7 +17,7 @@ fn json_error_detail(e: &serde_json::Error) -> String {
 
 /// Reads the body of `POST /api/v1/contacts`: 400 when it is not JSON, 422 (with pointers)
 /// when a request-level option or the number of contacts is wrong.
-pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
+pub fn parse(body: &[u8]) -> Result<IntakeRequest<'_>, IntakeError> {
     // One pass over the body checks its whole syntax and keeps each contact as the JSON text
     // it was sent as, building nothing of the contacts (the bulk of it).
     let Body {
@@ -39,7 +40,7 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
     let mut errors = Vec::new();
     let mut custom_columns = Vec::new();
     let bulk_upsert = bulk_upsert::is_bulk_upsert(&body);
-    let contacts: Vec<Box<RawValue>> = if bulk_upsert {
+    let contacts: Vec<Cow<'_, RawValue>> = if bulk_upsert {
         if contacts_member.is_some() {
             errors.push(FieldError::new(
                 "/contacts",
@@ -54,7 +55,7 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest, IntakeError> {
             .contacts
             .iter()
             .filter_map(|c| RawValue::from_string(c.to_string()).ok())
-            .map(|raw| checked_depth(&raw))
+            .map(|raw| Cow::Owned(checked_depth(&raw).into_owned()))
             .collect()
     } else {
         match contacts_member {
@@ -216,7 +217,7 @@ impl<'de> Deserialize<'de> for Contacts<'de> {
 }
 
 /// The JSON array of these contacts' texts, as the worker reads a batch.
-pub(super) fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
+pub(super) fn json_array(contacts: &[Cow<'_, RawValue>]) -> Vec<u8> {
     let len = contacts.iter().map(|c| c.get().len() + 1).sum::<usize>() + 1;
     let mut out = Vec::with_capacity(len);
     out.push(b'[');
@@ -232,16 +233,16 @@ pub(super) fn json_array(contacts: &[Box<RawValue>]) -> Vec<u8> {
 
 /// The contact as sent, or, when it nests deeper than a worker reads, a row that fails
 /// `invalid_row` on its own.
-fn checked_depth(contact: &RawValue) -> Box<RawValue> {
+fn checked_depth(contact: &RawValue) -> Cow<'_, RawValue> {
     if validate::nests_within(contact.get(), validate::MAX_JSON_DEPTH) {
-        return contact.to_owned();
+        return Cow::Borrowed(contact);
     }
     let depth = validate::json_depth(contact.get());
     let marker = validate::invalid_row(format!(
         "the contact nests {depth} levels deep; at most {} are read",
         validate::MAX_JSON_DEPTH
     ));
-    RawValue::from_string(marker.to_string()).unwrap_or_else(|_| contact.to_owned())
+    RawValue::from_string(marker.to_string()).map_or(Cow::Borrowed(contact), Cow::Owned)
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ use crate::validate::{self, IntakePart};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -49,16 +50,17 @@ pub const MAX_CONTACTS: usize = 3000;
 
 /// A checked JSON intake request.
 #[derive(Debug)]
-pub struct IntakeRequest {
-    /// Each contact's JSON text as sent: the batches store it as it is, and only the worker
-    /// builds the contact.
-    pub contacts: Vec<Box<RawValue>>,
+pub struct IntakeRequest<'a> {
+    /// Each contact's JSON text as sent, borrowed from the body (a BulkUpsert row, converted
+    /// to a contact, is owned): the batches store it as it is, and only the worker builds the
+    /// contact.
+    pub contacts: Vec<Cow<'a, RawValue>>,
     pub options: ImportOptions,
     /// BulkUpsert's columns naming custom fields, with their place in `columns`.
     pub custom_columns: Vec<(usize, String)>,
 }
 
-impl IntakeRequest {
+impl IntakeRequest<'_> {
     /// What the intake checks of each contact, read in one pass over each (see
     /// `validate::intake_part`): the identifier its rows are deduplicated on, and the custom
     /// attribute names not in `known`, the tenant's fields.
@@ -68,6 +70,46 @@ impl IntakeRequest {
             .map(|c| validate::intake_part(c.get(), self.options.dedupe_on, known))
             .collect()
     }
+
+    /// The request as `store` writes it: its rows cut into batches of `batch_size` (one batch
+    /// when it is all or nothing), with the rows `duplicates` names.
+    pub fn into_import(self, duplicates: Vec<i32>, batch_size: usize) -> JsonImport {
+        // All or nothing is one transaction, so one batch (a request holds at most 3000 rows).
+        let batch_size = if self.options.all_or_nothing {
+            MAX_CONTACTS
+        } else {
+            batch_size.max(1)
+        };
+        let mut batches = Vec::new();
+        let mut first_row = 0i32;
+        for (no, chunk) in self.contacts.chunks(batch_size).enumerate() {
+            batches.push(NewBatch {
+                batch_no: no as i32,
+                first_row,
+                row_count: chunk.len() as i32,
+                payload: json::json_array(chunk),
+            });
+            first_row += chunk.len() as i32;
+        }
+        JsonImport {
+            total_rows: first_row,
+            bytes: self.contacts.iter().map(|c| c.get().len() as u64).sum(),
+            options: self.options,
+            batches,
+            duplicates,
+        }
+    }
+}
+
+/// A checked JSON request as it is stored: the import's options, its batches and its rows
+/// marked as duplicates.
+pub struct JsonImport {
+    pub options: ImportOptions,
+    pub batches: Vec<NewBatch>,
+    pub duplicates: Vec<i32>,
+    pub total_rows: i32,
+    /// The contacts' JSON text in bytes, which the tenant's backlog counts.
+    pub bytes: u64,
 }
 
 /// The 202 body.
@@ -99,38 +141,27 @@ impl Accepted {
 pub async fn store(
     pool: &PgPool,
     tenant_id: Uuid,
-    request: &IntakeRequest,
-    duplicates: &[i32],
-    batch_size: usize,
+    request: &JsonImport,
     idempotency: Option<&Idempotency>,
 ) -> Result<Accepted, IntakeError> {
-    let total_rows = request.contacts.len() as i32;
-    // All or nothing is one transaction, so one batch (a request holds at most 3000 rows).
-    let batch_size = if request.options.all_or_nothing {
-        MAX_CONTACTS
-    } else {
-        batch_size.max(1)
-    };
-    let mut batches = Vec::new();
-    let mut first_row = 0i32;
-    for (no, chunk) in request.contacts.chunks(batch_size).enumerate() {
-        batches.push(NewBatch {
-            batch_no: no as i32,
-            first_row,
-            row_count: chunk.len() as i32,
-            payload: json::json_array(chunk),
-        });
-        first_row += chunk.len() as i32;
-    }
+    let total_rows = request.total_rows;
     let import = NewImport {
         id: Uuid::now_v7(),
         tenant_id,
         source: Source::Api,
         options: &request.options,
         total_rows,
-        batch_count: batches.len() as i32,
+        batch_count: request.batches.len() as i32,
     };
-    match imports::store_json(pool, &import, &batches, duplicates, idempotency).await? {
+    match imports::store_json(
+        pool,
+        &import,
+        &request.batches,
+        &request.duplicates,
+        idempotency,
+    )
+    .await?
+    {
         Stored::New => Ok(Accepted::new(import.id, total_rows)),
         Stored::KeyUsed(Some(first))
             if idempotency
