@@ -51,7 +51,7 @@ pub struct Settings {
     pub prefetch: u16,
 
     /// Rows per batch: the unit of work and of the exactly-once guarantee.
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub batch_size: u32,
 
     /// Largest request body accepted, in bytes (larger answers 413).
@@ -73,7 +73,7 @@ pub struct Settings {
     /// Batches published and not yet done, over all tenants: the relay keeps the broker queue
     /// this short so that it can choose who goes next. Raised to twice the queue's consumers
     /// when more are connected.
-    #[arg(long, env = "RELAY_MAX_IN_FLIGHT", default_value_t = 16)]
+    #[arg(long, env = "RELAY_MAX_IN_FLIGHT", default_value_t = 8)]
     pub relay_max_in_flight: u32,
 
     /// Batches of one tenant published and not yet done, while other tenants have batches

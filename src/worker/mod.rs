@@ -276,7 +276,7 @@ async fn apply_rows(
         None => {
             let options: ImportOptions = serde_json::from_value(b.options.clone())
                 .map_err(|e| BatchError::Unreadable(format!("import options unreadable: {e}")))?;
-            // Reading and validating 500 rows is milliseconds of CPU: off the I/O threads,
+            // Reading and validating a batch's rows is milliseconds of CPU: off the I/O threads,
             // which also serve the API in `run`.
             tokio::task::spawn_blocking(move || validate_batch(&b, options, &fields, today))
                 .await
