@@ -150,24 +150,25 @@ impl Held {
     }
 }
 
-/// Column arrays for UNNEST, one entry per contact.
+/// Column arrays for UNNEST, one entry per contact; the text columns borrow from the
+/// contacts (a batch's thousand rows are not copied to be sent).
 #[derive(Default)]
-struct Columns {
+struct Columns<'a> {
     id: Vec<Uuid>,
-    external_id: Vec<Option<String>>,
-    phone: Vec<Option<String>>,
-    email: Vec<Option<String>>,
-    first_name: Vec<Option<String>>,
-    last_name: Vec<Option<String>>,
-    full_name: Vec<Option<String>>,
-    occupation: Vec<Option<String>>,
-    preferred_channel: Vec<Option<String>>,
-    gender: Vec<Option<String>>,
+    external_id: Vec<Option<&'a str>>,
+    phone: Vec<Option<&'a str>>,
+    email: Vec<Option<&'a str>>,
+    first_name: Vec<Option<&'a str>>,
+    last_name: Vec<Option<&'a str>>,
+    full_name: Vec<Option<&'a str>>,
+    occupation: Vec<Option<&'a str>>,
+    preferred_channel: Vec<Option<&'a str>>,
+    gender: Vec<Option<&'a str>>,
     birthday: Vec<Option<Date>>,
-    address: Vec<Option<String>>,
-    city: Vec<Option<String>>,
-    state: Vec<Option<String>>,
-    zip: Vec<Option<String>>,
+    address: Vec<Option<&'a str>>,
+    city: Vec<Option<&'a str>>,
+    state: Vec<Option<&'a str>>,
+    zip: Vec<Option<&'a str>>,
     custom_attributes: Vec<String>,
     restore: Vec<bool>,
     /// Each contact's tags as a PostgreSQL array literal (UNNEST cannot take an array of
@@ -175,9 +176,9 @@ struct Columns {
     tags: Vec<String>,
     /// JSON text, or NULL for no channel.
     consent: Vec<Option<String>>,
-    status: Vec<String>,
-    email_status: Vec<String>,
-    phone_status: Vec<String>,
+    status: Vec<&'a str>,
+    email_status: Vec<&'a str>,
+    phone_status: Vec<&'a str>,
     /// Each contact's search words as a text[] literal (validate::search::words).
     search_words: Vec<String>,
     /// The time each id carries (UUIDv7): a new contact's created_at, so that the key
@@ -212,26 +213,26 @@ fn array_literal(items: &[String]) -> String {
     out
 }
 
-impl Columns {
-    fn of<'a>(contacts: impl Iterator<Item = &'a StoredContact>) -> Self {
+impl<'a> Columns<'a> {
+    fn of(contacts: impl Iterator<Item = &'a StoredContact>) -> Self {
         let mut c = Self::default();
         for s in contacts {
             c.id.push(s.id);
             c.created_at.push(id_time(s.id));
-            c.external_id.push(s.external_id.clone());
-            c.phone.push(s.phone.clone());
-            c.email.push(s.email.clone());
-            c.first_name.push(s.first_name.clone());
-            c.last_name.push(s.last_name.clone());
-            c.full_name.push(s.full_name.clone());
-            c.occupation.push(s.occupation.clone());
-            c.preferred_channel.push(s.preferred_channel.clone());
-            c.gender.push(s.gender.clone());
+            c.external_id.push(s.external_id.as_deref());
+            c.phone.push(s.phone.as_deref());
+            c.email.push(s.email.as_deref());
+            c.first_name.push(s.first_name.as_deref());
+            c.last_name.push(s.last_name.as_deref());
+            c.full_name.push(s.full_name.as_deref());
+            c.occupation.push(s.occupation.as_deref());
+            c.preferred_channel.push(s.preferred_channel.as_deref());
+            c.gender.push(s.gender.as_deref());
             c.birthday.push(s.birthday);
-            c.address.push(s.address.clone());
-            c.city.push(s.city.clone());
-            c.state.push(s.state.clone());
-            c.zip.push(s.zip.clone());
+            c.address.push(s.address.as_deref());
+            c.city.push(s.city.as_deref());
+            c.state.push(s.state.as_deref());
+            c.zip.push(s.zip.as_deref());
             c.custom_attributes
                 .push(serde_json::Value::Object(s.custom_attributes.clone()).to_string());
             c.restore.push(s.deleted_at.is_none());
@@ -240,9 +241,9 @@ impl Columns {
                 (!s.consent.is_empty())
                     .then(|| serde_json::to_string(&s.consent).unwrap_or_default()),
             );
-            c.status.push(s.status.clone());
-            c.email_status.push(s.email_status.clone());
-            c.phone_status.push(s.phone_status.clone());
+            c.status.push(&s.status);
+            c.email_status.push(&s.email_status);
+            c.phone_status.push(&s.phone_status);
             c.search_words.push(array_literal(&search::words(
                 [
                     s.first_name.as_deref(),
@@ -259,7 +260,10 @@ impl Columns {
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
         query
             .bind(self.id)
             .bind(self.external_id)
