@@ -309,6 +309,7 @@ impl Relay {
             confirms.push(confirm);
         }
         let mut published = Vec::with_capacity(due.len());
+        let mut refused = 0;
         for (batch, confirm) in due.iter().zip(confirms) {
             match timed("publisher confirm", confirm).await? {
                 Confirmation::Ack(None) => published.push(*batch),
@@ -319,9 +320,20 @@ impl Relay {
                     )));
                 }
                 Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    refused += 1;
                     tracing::warn!(import_id = %batch.import_id, batch_no = batch.batch_no, tenant_id = ?batch.tenant_id, "broker refused a batch message; it will be published again");
                 }
             }
+        }
+        // Every message of the pass refused: the channel may be stuck, not the queue. Seen with
+        // RabbitMQ 3.10 after a quorum queue's leader was killed: a channel opened during the
+        // election had every publish refused for minutes while the new leader took the
+        // workers' acks. A new connection and channel (with back-off, perhaps to another node)
+        // costs little when the queue itself is down.
+        if published.is_empty() && refused > 0 {
+            return Err(BrokerError::Other(format!(
+                "the broker refused all {refused} batch messages of a pass; reconnecting"
+            )));
         }
         outbox::mark_published(&mut tx, &published).await?;
         tx.commit().await?;
