@@ -55,7 +55,14 @@ pub fn parse(body: &[u8]) -> Result<IntakeRequest<'_>, IntakeError> {
             .contacts
             .iter()
             .filter_map(|c| RawValue::from_string(c.to_string()).ok())
-            .map(|raw| Cow::Owned(checked_depth(&raw).into_owned()))
+            .map(|raw| {
+                // The row itself, owned already, unless it is replaced by a marker.
+                let marker = match checked_depth(&raw) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(marker) => Some(marker),
+                };
+                Cow::Owned(marker.unwrap_or(raw))
+            })
             .collect()
     } else {
         match contacts_member {
