@@ -284,6 +284,10 @@ struct Env {
     amqp_url: String,
     run_id: String,
     keep: bool,
+    /// What follows `CREATE DATABASE name` for every database the benchmark makes
+    /// (`BENCH_DATABASE_OPTIONS`), e.g. `TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE
+    /// 'en-US'` to measure on a database whose default collation is a language's.
+    database_options: String,
 }
 
 impl Env {
@@ -296,6 +300,7 @@ impl Env {
                 .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
             run_id: format!("bench_{}", std::process::id()),
             keep: false,
+            database_options: std::env::var("BENCH_DATABASE_OPTIONS").unwrap_or_default(),
         }
     }
 }
@@ -443,9 +448,12 @@ impl Database {
         )))
         .execute(&admin)
         .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} {}",
+            env.database_options
+        )))
+        .execute(&admin)
+        .await?;
         admin.close().await;
         let url = match env.admin_url.rfind('/') {
             Some(i) => format!("{}/{name}", &env.admin_url[..i]),
