@@ -1,9 +1,10 @@
 //! The contacts an import leaves, as the API shows them: soft delete and restore, custom
 //! fields, and search, sort and paging.
 
-use crate::app::spawn_app;
+use crate::app::{spawn_app, spawn_with};
 use crate::checks::codes;
-use crate::common::{contacts, phone};
+use crate::common::{admin_url, contacts, phone, test_settings_with};
+use contact_import::startup::Roles;
 use serde_json::{Value, json};
 
 /// `DELETE /api/v1/contacts/{id}` soft-deletes: the contact leaves the list, keeps its
@@ -278,6 +279,66 @@ async fn contacts_are_searched_sorted_and_paged() {
 /// gives, in its order, with `nextCursor` null on the last page; a cursor of another sort, a
 /// made-up one, or one beside `page` is a 422. A match of more than 1,000 contacts is counted
 /// to that point and its total marked as an estimate.
+/// On a database whose default collation is a language's (ICU `en-US`, which puts `_` before
+/// `-` before `.` before letters), phones and emails still sort, and page by cursor, by code
+/// point (migration 0027); names keep the language's order.
+#[tokio::test]
+async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
+    let settings = test_settings_with(
+        &admin_url(),
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+    )
+    .await;
+    let app = spawn_with(settings, Roles::ALL).await;
+    let key = app.tenant("acme").await;
+    let names = ["ab", "a_c", "a-b", "a.d"];
+    let rows: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({"phone": phone(i), "firstName": name, "email": format!("{name}@example.com")}))
+        .collect();
+    app.import_and_wait(&key, &json!({ "contacts": rows }))
+        .await;
+    let first_names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["firstName"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let by_name = app
+        .get_json(&key, "/api/v1/contacts?sort=firstName&order=asc")
+        .await;
+    assert_eq!(
+        first_names(&by_name),
+        ["a_c", "a-b", "a.d", "ab"],
+        "the language's order"
+    );
+    let by_email = app
+        .get_json(&key, "/api/v1/contacts?sort=email&order=asc")
+        .await;
+    assert_eq!(
+        first_names(&by_email),
+        ["a-b", "a.d", "a_c", "ab"],
+        "code point order"
+    );
+    let mut walked = Vec::new();
+    let mut query = "sort=email&order=asc&perPage=1".to_owned();
+    loop {
+        let page = app
+            .get_json(&key, &format!("/api/v1/contacts?{query}"))
+            .await;
+        walked.extend(first_names(&page));
+        match page["meta"]["nextCursor"].as_str() {
+            Some(cursor) => query = format!("after={cursor}&perPage=1"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, ["a-b", "a.d", "a_c", "ab"], "the cursor's pages");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     let app = spawn_app().await;

@@ -51,6 +51,11 @@ pub async fn test_settings() -> Settings {
 
 /// `test_settings`, with the database created on the server of `admin` (a private one).
 pub async fn test_settings_on(admin: &str) -> Settings {
+    test_settings_with(admin, "").await
+}
+
+/// `test_settings_on`, with `database_options` after `CREATE DATABASE name` (a collation, say).
+pub async fn test_settings_with(admin: &str, database_options: &str) -> Settings {
     if std::env::var("RUST_LOG").is_ok() {
         contact_import::telemetry::init(LogFormat::Text);
     }
@@ -59,10 +64,12 @@ pub async fn test_settings_on(admin: &str) -> Settings {
     let admin_pool = store::connect(&admin, 1)
         .await
         .expect("connect to the admin database");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
-        .execute(&admin_pool)
-        .await
-        .expect("create the test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {db_name} {database_options}"
+    )))
+    .execute(&admin_pool)
+    .await
+    .expect("create the test database");
     admin_pool.close().await;
     Settings {
         database_url: database_url(&admin, &db_name),
