@@ -281,7 +281,7 @@ async fn contacts_are_searched_sorted_and_paged() {
 /// to that point and its total marked as an estimate.
 /// On a database whose default collation is a language's (ICU `en-US`, which puts `_` before
 /// `-` before `.` before letters), phones and emails still sort, and page by cursor, by code
-/// point (migration 0027); names keep the language's order.
+/// point, and tags match byte for byte (migration 0027); names keep the language's order.
 #[tokio::test]
 async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
     let settings = test_settings_with(
@@ -295,7 +295,10 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
     let rows: Vec<Value> = names
         .iter()
         .enumerate()
-        .map(|(i, name)| json!({"phone": phone(i), "firstName": name, "email": format!("{name}@example.com")}))
+        .map(|(i, name)| {
+            json!({"phone": phone(i), "firstName": name, "email": format!("{name}@example.com"),
+                   "tags": [if i % 2 == 0 { "Vip" } else { "vip" }]})
+        })
         .collect();
     app.import_and_wait(&key, &json!({ "contacts": rows }))
         .await;
@@ -336,6 +339,10 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
         }
     }
     assert_eq!(walked, ["a-b", "a.d", "a_c", "ab"], "the cursor's pages");
+    let tagged = app
+        .get_json(&key, "/api/v1/contacts?tag=vip&sort=email&order=asc")
+        .await;
+    assert_eq!(first_names(&tagged), ["a.d", "a_c"], "a tag matches whole");
     app.finish().await;
 }
 
