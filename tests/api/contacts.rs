@@ -274,11 +274,6 @@ async fn contacts_are_searched_sorted_and_paged() {
     app.finish().await;
 }
 
-/// `?after=<meta.nextCursor>` walks every sort both ways, contacts without the sort's value
-/// included (last going up, first going down), and gives exactly the list a single page
-/// gives, in its order, with `nextCursor` null on the last page; a cursor of another sort, a
-/// made-up one, or one beside `page` is a 422. A match of more than 1,000 contacts is counted
-/// to that point and its total marked as an estimate.
 /// On a database whose default collation is a language's (ICU `en-US`, which puts `_` before
 /// `-` before `.` before letters), phones and emails still sort, and page by cursor, by code
 /// point, and tags match byte for byte (migration 0027); names keep the language's order.
@@ -346,6 +341,11 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
     app.finish().await;
 }
 
+/// `?after=<meta.nextCursor>` walks every sort both ways, contacts without the sort's value
+/// included (last going up, first going down), and gives exactly the list a single page
+/// gives, in its order, with `nextCursor` null on the last page; a cursor of another sort, a
+/// made-up one, or one beside `page` is a 422. A match of more than 1,000 contacts is counted
+/// to that point and its total marked as an estimate.
 #[tokio::test]
 async fn keyset_pages_walk_every_sort_and_big_totals_are_estimates() {
     let app = spawn_app().await;
