@@ -136,14 +136,6 @@ async fn contacts_are_searched_sorted_and_paged() {
         {"phone": phone(3), "firstName": "Sara", "fullName": "Ét-Tahiri SSeli"},
     ]}))
     .await;
-    let first_names = |page: &Value| -> Vec<String> {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["firstName"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     for (query, expected) in [
         ("search=ala", vec!["Youssef"]),
         ("search=ALAMI", vec!["Youssef"]),
@@ -297,14 +289,6 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
         .collect();
     app.import_and_wait(&key, &json!({ "contacts": rows }))
         .await;
-    let first_names = |page: &Value| -> Vec<String> {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["firstName"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
     let by_name = app
         .get_json(&key, "/api/v1/contacts?sort=firstName&order=asc")
         .await;
@@ -572,6 +556,16 @@ async fn ordered_ids(
     .fetch_all(&app.pool)
     .await
     .unwrap()
+}
+
+/// The first names of a page's contacts, in its order ("" for a contact without one).
+fn first_names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["firstName"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 fn page_ids(page: &Value) -> Vec<String> {
