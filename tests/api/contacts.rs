@@ -289,22 +289,20 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
         .collect();
     app.import_and_wait(&key, &json!({ "contacts": rows }))
         .await;
-    let by_name = app
-        .get_json(&key, "/api/v1/contacts?sort=firstName&order=asc")
-        .await;
-    assert_eq!(
-        first_names(&by_name),
-        ["a_c", "a-b", "a.d", "ab"],
-        "the language's order"
-    );
-    let by_email = app
-        .get_json(&key, "/api/v1/contacts?sort=email&order=asc")
-        .await;
-    assert_eq!(
-        first_names(&by_email),
-        ["a-b", "a.d", "a_c", "ab"],
-        "code point order"
-    );
+    let code_point_order = ["a-b", "a.d", "a_c", "ab"];
+    for (query, expected, what) in [
+        (
+            "sort=firstName",
+            ["a_c", "a-b", "a.d", "ab"],
+            "the language's order",
+        ),
+        ("sort=email", code_point_order, "code point order"),
+    ] {
+        let page = app
+            .get_json(&key, &format!("/api/v1/contacts?{query}&order=asc"))
+            .await;
+        assert_eq!(first_names(&page), expected, "{what}");
+    }
     let mut walked = Vec::new();
     let mut query = "sort=email&order=asc&perPage=1".to_owned();
     loop {
@@ -317,7 +315,7 @@ async fn identifiers_sort_by_code_point_whatever_the_database_collation() {
             None => break,
         }
     }
-    assert_eq!(walked, ["a-b", "a.d", "a_c", "ab"], "the cursor's pages");
+    assert_eq!(walked, code_point_order, "the cursor's pages");
     let tagged = app
         .get_json(&key, "/api/v1/contacts?tag=vip&sort=email&order=asc")
         .await;
