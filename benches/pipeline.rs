@@ -637,13 +637,11 @@ async fn prefill(service: &Service, count: usize) -> Result<()> {
         let to = (from + chunk).min(count);
         sqlx::query(
             "INSERT INTO contacts (id, tenant_id, phone, email, first_name, last_name, city,
-                 created_at, search_words, search_rest)
+                 created_at, search_words)
              SELECT gen_random_uuid(), $1, phone, email, first_name, last_name,
                     'City ' || (i % 300), now() - make_interval(secs => $2 - i),
                     array_to_tsvector(ARRAY[lower(first_name), lower(last_name), email,
-                        'prefill.example', left(substr(phone, 2), 6), left(substr(phone, 3), 6),
-                        '~' || left(reverse(phone), 4)]),
-                    array_to_tsvector(ARRAY[substr(phone, 2), substr(phone, 3),
+                        'prefill.example', substr(phone, 2), substr(phone, 3),
                         '~' || reverse(substr(phone, 2))])
              FROM generate_series($3::int8, $4::int8 - 1) AS i,
                   LATERAL (SELECT '+1999' || lpad(i::text, 10, '0') AS phone,
@@ -680,30 +678,26 @@ enum Words {
     Without,
 }
 
-/// A contact's search words as the workers store them, in `tsvector`'s text form: the words
-/// index's keys (`search_words`) and the rest (`search_rest`).
-fn words_text(c: &ValidContact) -> [String; 2] {
+/// A contact's search words as the workers store them, in `tsvector`'s text form.
+fn words_text(c: &ValidContact) -> String {
     fn text(p: &Patch<String>) -> Option<&str> {
         p.as_set().map(String::as_str)
-    }
-    fn tsvector(words: &[String]) -> String {
-        let mut out = String::new();
-        for word in words {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push('\'');
-            out.push_str(&word.replace('\\', "\\\\").replace('\'', "''"));
-            out.push('\'');
-        }
-        out
     }
     let words = validate::search::words(
         [text(&c.first_name), text(&c.last_name), text(&c.full_name)],
         c.email.as_set().map(|x| x.as_str()),
         c.phone.as_set().map(|x| x.as_str()),
     );
-    [tsvector(&words.keys), tsvector(&words.rest)]
+    let mut out = String::new();
+    for word in words {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('\'');
+        out.push_str(&word.replace('\\', "\\\\").replace('\'', "''"));
+        out.push('\'');
+    }
+    out
 }
 
 /// The physical limit: COPY in CSV format into `table`, sent in 1 MiB chunks, one transaction.
@@ -715,7 +709,7 @@ async fn copy_into(pool: &PgPool, table: &str, rows: &[ValidContact], words: Wor
         let mut record = vec![uuid::Uuid::now_v7().to_string(), tenant.to_string()];
         record.extend(columns(c).into_iter().map(Option::unwrap_or_default));
         if words == Words::With {
-            record.extend(words_text(c));
+            record.push(words_text(c));
         }
         writer.write_record(&record)?;
         if writer.get_ref().len() >= 1 << 20 {
@@ -736,10 +730,7 @@ async fn copy_into(pool: &PgPool, table: &str, rows: &[ValidContact], words: Wor
     let mut tx = conn.begin().await?;
     // An empty field is NULL in CSV; a contact without words has the empty tsvector.
     let (words_column, words_option) = if words == Words::With {
-        (
-            ", search_words, search_rest",
-            ", FORCE_NOT_NULL (search_words, search_rest)",
-        )
+        (", search_words", ", FORCE_NOT_NULL (search_words)")
     } else {
         ("", "")
     };
@@ -1546,10 +1537,9 @@ async fn explain_pages(service: &Service, last_name: Option<String>) -> Result<(
         .bind(offset)
         .bind(100i64)
         .bind(None::<String>)
-        .bind(search.as_ref().map(|q| q.index.as_str()))
+        .bind(search)
         .bind(None::<String>)
         .bind(None::<String>)
-        .bind(search.as_ref().map(|q| q.exact.as_str()))
         .fetch_all(&pool)
         .await?;
         println!("\nplan, {label}:\n{}", plan.join("\n"));

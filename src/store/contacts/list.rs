@@ -95,9 +95,8 @@ impl SortKey {
 
 /// The page's statement (OFFSET paging), for an exact look-up on `identifier` (if any) and a
 /// sort. Parameters: $1 tenant, $2 identifier value, $3 include deleted, $4 tag (text[]),
-/// $5 offset, $6 limit, $7 group name, $8 and $11 the search's two tsqueries
-/// (`validate::search::query`: its `index` and its `exact`), $9 a consent channel and $10 its
-/// status (NULL with a channel: unset); NULL turns a filter off. Public so that the benchmark can
+/// $5 offset, $6 limit, $7 group name, $8 the search's tsquery (`validate::search::query`), $9 a consent channel and $10 its status
+/// (NULL with a channel: unset); NULL turns a filter off. Public so that the benchmark can
 /// EXPLAIN exactly what is run.
 pub fn page_sql(identifier: Option<Identifier>, sort: SortKey, ascending: bool) -> String {
     let filter = filter_sql(identifier);
@@ -108,7 +107,7 @@ pub fn page_sql(identifier: Option<Identifier>, sort: SortKey, ascending: bool) 
 }
 
 /// The statement of one stretch of a keyset page (`Stretch`), with `page_sql`'s parameters
-/// and $12 the cursor's sort value, $13 its id. Public for the benchmark's EXPLAIN.
+/// and $11 the cursor's sort value, $12 its id. Public for the benchmark's EXPLAIN.
 pub fn stretch_sql(
     identifier: Option<Identifier>,
     sort: SortKey,
@@ -122,7 +121,7 @@ pub fn stretch_sql(
     )
 }
 
-/// The condition and `ORDER BY` of a stretch, over $12 (the cursor's value) and $13 (its id).
+/// The condition and `ORDER BY` of a stretch, over $11 (the cursor's value) and $12 (its id).
 fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, String) {
     let column = sort.column();
     let (beyond, direction) = if ascending {
@@ -132,10 +131,10 @@ fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, S
     };
     match stretch {
         Stretch::Valued { after: true } if sort == SortKey::CreatedAt => {
-            (format!("id {beyond} $13"), order_by(sort, ascending))
+            (format!("id {beyond} $12"), order_by(sort, ascending))
         }
         Stretch::Valued { after: true } => (
-            format!("({column}, id) {beyond} ($12::text, $13)"),
+            format!("({column}, id) {beyond} ($11::text, $12)"),
             order_by(sort, ascending),
         ),
         Stretch::Valued { after: false } => {
@@ -150,7 +149,7 @@ fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, S
                 _ => order_by(sort, ascending),
             };
             let range = if after {
-                format!("{column} IS NULL AND id {beyond} $13")
+                format!("{column} IS NULL AND id {beyond} $12")
             } else {
                 format!("{column} IS NULL")
             };
@@ -160,7 +159,7 @@ fn stretch_range(sort: SortKey, ascending: bool, stretch: Stretch) -> (String, S
 }
 
 /// A keyset page of a search's matches once they are known to be few (`EXACT_COUNT_LIMIT` or
-/// less): their ids in an array, $14 (numbered pages: `search_page`). The planner cannot
+/// less): their ids in an array, $13 (numbered pages: `search_page`). The planner cannot
 /// estimate how many contacts a prefix query matches (it takes 2 % for any term), so left to
 /// itself it walks the sort key's index and tests every contact: 400 ms at 890k contacts for a
 /// term that matches one. Here the matches' sort keys are read by id (materialised: no index
@@ -179,7 +178,7 @@ pub fn candidates_sql(
     format!(
         "WITH candidate AS MATERIALIZED (
              SELECT id, {column} AS key FROM contacts
-             WHERE id = ANY($14::uuid[]) AND {filter} AND {range}),
+             WHERE id = ANY($13::uuid[]) AND {filter} AND {range}),
          chosen AS (
              SELECT id FROM candidate ORDER BY key {direction}, id {direction} LIMIT $6)
          SELECT {VIEW_COLUMNS} FROM contacts
@@ -342,8 +341,7 @@ fn filter_sql(identifier: Option<Identifier>) -> String {
          AND ($7::text IS NULL OR EXISTS (
              SELECT 1 FROM contact_groups cg JOIN groups g ON g.id = cg.group_id
              WHERE g.tenant_id = $1 AND g.name = $7 AND cg.contact_id = contacts.id))
-         AND ($8::text IS NULL OR (search_words @@ $8::tsquery
-                                   AND (search_words || search_rest) @@ $11::tsquery))
+         AND ($8::text IS NULL OR search_words @@ $8::tsquery)
          AND ($9::text IS NULL OR CASE WHEN $10::text IS NULL THEN consent->$9 IS NULL
                                        ELSE consent->$9->>'status' = $10 END)"
     )
@@ -365,7 +363,7 @@ pub async fn export_chunk(
     let exact = filter.exact.map(|(identifier, _)| identifier);
     let sql = format!(
         "SELECT {VIEW_COLUMNS} FROM contacts WHERE {}
-           AND ($12::uuid IS NULL OR id > $12)
+           AND ($11::uuid IS NULL OR id > $11)
          ORDER BY id OFFSET $5 LIMIT $6",
         filter_sql(exact)
     );
@@ -376,15 +374,15 @@ pub async fn export_chunk(
     bound.query(sql, 0, limit).bind(after).fetch_all(pool).await
 }
 
-/// The filter's parameters ($1 to $4 and $7 to $11 of `page_sql`), bound in their places.
+/// The filter's parameters ($1 to $4 and $7 to $10 of `page_sql`), bound in their places.
 struct Bound<'a> {
     tenant_id: Uuid,
     value: Option<&'a str>,
     include_deleted: bool,
     tag: Option<Vec<String>>,
     group: Option<&'a str>,
-    /// The search's tsqueries.
-    search: Option<search::Query>,
+    /// The search's tsquery.
+    search: Option<String>,
     /// A search was asked for that has no term (punctuation only): nothing matches.
     matches_nothing: bool,
     channel: Option<&'static str>,
@@ -409,8 +407,7 @@ impl<'a> Bound<'a> {
         }
     }
 
-    /// `sql` with the filter's parameters and $5 offset, $6 limit bound: the next parameter a
-    /// caller binds is $12.
+    /// `sql` with the filter's parameters and $5 offset, $6 limit bound.
     fn query<'q, O>(
         &'q self,
         sql: String,
@@ -428,10 +425,9 @@ impl<'a> Bound<'a> {
             .bind(offset)
             .bind(limit)
             .bind(self.group)
-            .bind(self.search.as_ref().map(|q| q.index.as_str()))
+            .bind(&self.search)
             .bind(self.channel)
             .bind(self.status)
-            .bind(self.search.as_ref().map(|q| q.exact.as_str()))
     }
 }
 

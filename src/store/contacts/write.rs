@@ -179,10 +179,8 @@ struct Columns<'a> {
     status: Vec<&'a str>,
     email_status: Vec<&'a str>,
     phone_status: Vec<&'a str>,
-    /// Each contact's search words as text[] literals (validate::search::words): the words
-    /// index's keys, and the words they hold only the start of.
+    /// Each contact's search words as a text[] literal (validate::search::words).
     search_words: Vec<String>,
-    search_rest: Vec<String>,
     /// The time each id carries (UUIDv7): a new contact's created_at, so that the key
     /// (tenant_id, id) is its creation order (migration 0022).
     created_at: Vec<Option<OffsetDateTime>>,
@@ -246,7 +244,7 @@ impl<'a> Columns<'a> {
             c.status.push(&s.status);
             c.email_status.push(&s.email_status);
             c.phone_status.push(&s.phone_status);
-            let words = search::words(
+            c.search_words.push(array_literal(&search::words(
                 [
                     s.first_name.as_deref(),
                     s.last_name.as_deref(),
@@ -254,9 +252,7 @@ impl<'a> Columns<'a> {
                 ],
                 s.email.as_deref(),
                 s.phone.as_deref(),
-            );
-            c.search_words.push(array_literal(&words.keys));
-            c.search_rest.push(array_literal(&words.rest));
+            )));
         }
         c
     }
@@ -292,7 +288,6 @@ impl<'a> Columns<'a> {
             .bind(self.email_status)
             .bind(self.phone_status)
             .bind(self.search_words)
-            .bind(self.search_rest)
             .bind(self.created_at)
     }
 }
@@ -301,11 +296,10 @@ const UNNEST: &str =
     "UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::bool[], $19::text[], $20::text[], $21::text[],
-    $22::text[], $23::text[], $24::text[], $25::text[], $26::timestamptz[])
+    $22::text[], $23::text[], $24::text[], $25::timestamptz[])
     AS u(id, external_id, phone, email, first_name, last_name, full_name, occupation,
          preferred_channel, gender, birthday, address, city, state, zip, custom_attributes, live,
-         tags, consent, status, email_status, phone_status, search_words, search_rest,
-         created_at)";
+         tags, consent, status, email_status, phone_status, search_words, created_at)";
 
 /// Inserts new contacts; returns how many. A contact whose identifier a concurrent transaction
 /// has just taken fails the statement with a unique violation (23505), which is transient: the
@@ -323,12 +317,11 @@ pub async fn insert_new(
         "INSERT INTO contacts (id, tenant_id, external_id, phone, email, first_name, last_name,
              full_name, occupation, preferred_channel, gender, birthday, address, city, state, zip,
              custom_attributes, tags, consent, status, email_status, phone_status, search_words,
-             search_rest, created_at, updated_at)
+             created_at, updated_at)
          SELECT u.id, $1, u.external_id, u.phone, u.email, u.first_name, u.last_name, u.full_name,
              u.occupation, u.preferred_channel, u.gender, u.birthday, u.address, u.city, u.state,
              u.zip, u.custom_attributes::jsonb, u.tags::text[], u.consent::jsonb, u.status,
              u.email_status, u.phone_status, array_to_tsvector(u.search_words::text[]),
-             array_to_tsvector(u.search_rest::text[]),
              coalesce(u.created_at, now()), coalesce(u.created_at, now())
          FROM {UNNEST}"
     );
@@ -392,7 +385,6 @@ pub async fn update_existing(
              consent = u.consent::jsonb, status = u.status, email_status = u.email_status,
              phone_status = u.phone_status,
              search_words = array_to_tsvector(u.search_words::text[]),
-             search_rest = array_to_tsvector(u.search_rest::text[]),
              deleted_at = CASE WHEN u.live THEN NULL ELSE c.deleted_at END,
              updated_at = now()
          FROM {UNNEST}
