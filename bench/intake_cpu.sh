@@ -2,8 +2,9 @@
 # bench/intake_cpu.sh [REQUESTS]: the CPU time a `POST /api/v1/contacts` of 3000 generated
 # contacts costs the process that takes it. Starts `serve` alone (no worker) on a fresh database
 # of its own, posts REQUESTS requests (default 150) one after the other after three to warm up,
-# and prints the service's user + system time per request (/proc/PID/stat) and the wall time
-# per request as curl saw it. Run two builds alternately (BIN=...) to compare them.
+# and prints the service's user + system time per request (/proc/PID/stat), that of its
+# database backends, and the wall time per request as curl saw it. Run two builds alternately
+# (BIN=...) to compare them.
 #   BIN=path/to/contact-import (default: a release build, built if missing)
 # Needs PostgreSQL and RabbitMQ (deploy/services.sh) and ../shared/bench/gen_contacts.py.
 set -euo pipefail
@@ -36,7 +37,10 @@ bodies=("$data"/body.*)
 psql "$admin" -qc "CREATE DATABASE $db"
 "$BIN" serve >"$data/service.log" 2>&1 &
 PID=$!
-until curl -sf "http://$LISTEN_ADDR/readyz" >/dev/null; do sleep 0.2; done
+until curl -sf "http://$LISTEN_ADDR/readyz" >/dev/null; do
+  kill -0 "$PID" 2>/dev/null || { echo "intake_cpu: the service stopped:" >&2; tail -n 5 "$data/service.log" >&2; exit 1; }
+  sleep 0.2
+done
 KEY=$("$BIN" tenant create bench | tail -n 1)
 auth="Authorization: Bearer $KEY"
 for field in '{"name":"plan","type":"enum","options":["free","standard","premium","trial"]}' \
@@ -50,15 +54,32 @@ post() {
 }
 for i in 0 1 2; do post "${bodies[$i]}"; done
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+# The CPU of the service's database backends: those open after the warm-up from their ticks
+# then, those opened later from their start.
+backends() { psql "$admin" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
+db_ticks() {
+  local pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && echo "$pid $(awk '{print $14 + $15}' "/proc/$pid/stat")"
+  done
+}
+db_before=$(db_ticks $(backends))
 before=$(ticks)
 started=$(date +%s.%N)
 for ((i = 0; i < requests; i++)); do post "${bodies[$((i % ${#bodies[@]}))]}"; done
 ended=$(date +%s.%N)
 after=$(ticks)
-python3 - "$before" "$after" "$(getconf CLK_TCK)" "$started" "$ended" "$requests" <<'PY'
+db_after=$(db_ticks $(backends))
+python3 - "$before" "$after" "$(getconf CLK_TCK)" "$started" "$ended" "$requests" \
+  "$db_before" "$db_after" <<'PY'
 import sys
-before, after, hz, started, ended, n = sys.argv[1:]
+before, after, hz, started, ended, n, db_before, db_after = sys.argv[1:]
+ticks = lambda text: dict(line.split() for line in text.splitlines() if line.strip())
+db_before, db_after = ticks(db_before), ticks(db_after)
+db_used = sum(int(t) - int(db_before.get(pid, 0)) for pid, t in db_after.items())
 cpu = (int(after) - int(before)) / int(hz) * 1000 / int(n)
+db = db_used / int(hz) * 1000 / int(n)
 wall = (float(ended) - float(started)) * 1000 / int(n)
-print(f"{n} requests of 3000 contacts: service CPU {cpu:.2f} ms a request, wall {wall:.2f} ms a request")
+print(f"{n} requests of 3000 contacts: service CPU {cpu:.2f} ms a request, its database "
+      f"backends {db:.2f} ms ({len(db_after)} of them), wall {wall:.2f} ms a request")
 PY

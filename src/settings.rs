@@ -94,7 +94,8 @@ pub struct Settings {
     #[arg(long, env = "MAX_QUEUED_ROWS", default_value_t = 20_000_000)]
     pub max_queued_rows: u64,
 
-    /// Bytes of rows (as sent) a tenant may have stored and not yet applied; beyond it, 429.
+    /// Bytes of rows a tenant may have stored and not yet applied, as stored (compressed; a new
+    /// request counts its rows as sent); beyond it, 429.
     #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024 * 1024)]
     pub max_queued_bytes: u64,
 

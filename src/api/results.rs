@@ -129,26 +129,23 @@ struct Source {
 impl Source {
     /// One batch's lines; `None` past the last batch.
     async fn batch(&self, batch_no: i32, width: usize) -> Result<Option<Bytes>, sqlx::Error> {
-        let row =
-            batches::stored_rows(&self.pool, self.tenant_id, self.import_id, batch_no).await?;
-        let Some(batches::StoredRows {
-            first_row,
-            row_count,
-            raw,
-            payload,
-        }) = row
+        let Some(stored) =
+            batches::stored_rows(&self.pool, self.tenant_id, self.import_id, batch_no).await?
         else {
             return Ok(None);
         };
+        let (first_row, row_count) = (stored.first_row, stored.row_count);
         let results =
             row_results::of_batch(&self.pool, self.tenant_id, self.import_id, first_row).await?;
         let results: HashMap<i32, StoredResult> =
             results.into_iter().map(|r| (r.row_index, r)).collect();
         let cells = if self.csv {
-            raw.and_then(|r| serde_json::from_slice::<Vec<Vec<String>>>(&r).ok())
+            stored
+                .cells()
+                .and_then(|r| serde_json::from_slice::<Vec<Vec<String>>>(&r).ok())
         } else {
             // Row by row: a row that cannot be read leaves its own cells empty, not the batch's.
-            payload.and_then(|p| {
+            stored.contacts().and_then(|p| {
                 let rows: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&p).ok()?;
                 Some(
                     rows.iter()

@@ -93,7 +93,8 @@ pub fn find_duplicates(contacts: &[IntakePart], options: &ImportOptions) -> Vec<
 }
 
 /// 429 when storing `rows` more rows (`bytes` as sent) would take the tenant's backlog — rows
-/// stored and not yet applied — over its caps, so that one tenant cannot fill the database.
+/// stored and not yet applied, their bytes as stored (`store::packed`) — over its caps, so
+/// that one tenant cannot fill the database.
 pub async fn check_backlog(
     pool: &PgPool,
     settings: &crate::settings::Settings,

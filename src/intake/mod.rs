@@ -83,12 +83,12 @@ impl IntakeRequest<'_> {
         let mut batches = Vec::new();
         let mut first_row = 0i32;
         for (no, chunk) in self.contacts.chunks(batch_size).enumerate() {
-            batches.push(NewBatch {
-                batch_no: no as i32,
+            batches.push(NewBatch::new(
+                no as i32,
                 first_row,
-                row_count: chunk.len() as i32,
-                payload: json::json_array(chunk),
-            });
+                chunk.len() as i32,
+                &json::json_array(chunk),
+            ));
             first_row += chunk.len() as i32;
         }
         JsonImport {

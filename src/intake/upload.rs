@@ -450,14 +450,14 @@ impl BatchBuilder {
 
     fn take(&mut self) -> HeldBatch {
         let row_count = self.contacts.len() as i32;
-        let batch = HeldBatch {
-            batch_no: self.batch_no,
-            first_row: self.first_row,
+        let batch = HeldBatch::new(
+            self.batch_no,
+            self.first_row,
             row_count,
-            payload: serde_json::to_vec(&self.contacts).unwrap_or_default(),
-            raw: serde_json::to_vec(&self.raw).unwrap_or_default(),
-            keys: std::mem::take(&mut self.keys),
-        };
+            &serde_json::to_vec(&self.contacts).unwrap_or_default(),
+            &serde_json::to_vec(&self.raw).unwrap_or_default(),
+            std::mem::take(&mut self.keys),
+        );
         self.contacts.clear();
         self.raw.clear();
         self.batch_no += 1;

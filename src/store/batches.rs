@@ -4,10 +4,11 @@
 //! Every statement on `import_batches` and `duplicate_rows` is here.
 
 use super::states::{BatchState, ImportState, RowStatus};
-use super::{imports, row_results};
+use super::{imports, packed, row_results};
 use crate::validate::{ErrorCode, RowIssue};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,12 +35,25 @@ pub struct BatchRef {
     pub tenant_id: Option<Uuid>,
 }
 
-/// A batch as the JSON intake stores it: its rows as sent (a JSON array).
+/// A batch as the JSON intake stores it: its rows as sent (a JSON array), packed.
 pub struct NewBatch {
     pub batch_no: i32,
     pub first_row: i32,
     pub row_count: i32,
-    pub payload: Vec<u8>,
+    pub(super) payload: Vec<u8>,
+}
+
+impl NewBatch {
+    /// The batch of `row_count` rows from `first_row`, `contacts` their JSON array. Packing is
+    /// a millisecond of CPU for a thousand rows: build batches off the I/O threads.
+    pub fn new(batch_no: i32, first_row: i32, row_count: i32, contacts: &[u8]) -> Self {
+        Self {
+            batch_no,
+            first_row,
+            row_count,
+            payload: packed::pack(contacts),
+        }
+    }
 }
 
 /// A batch of a CSV file: its rows as contacts, the cells as read (for the results file), and
@@ -48,9 +62,32 @@ pub struct HeldBatch {
     pub batch_no: i32,
     pub first_row: i32,
     pub row_count: i32,
-    pub payload: Vec<u8>,
-    pub raw: Vec<u8>,
+    payload: Vec<u8>,
+    raw: Vec<u8>,
     pub keys: Vec<Option<String>>,
+}
+
+impl HeldBatch {
+    /// The batch of `row_count` rows from `first_row`: `contacts` their JSON array, `cells`
+    /// the file's cells as a JSON array of arrays, `keys` each row's dedupe key. Both arrays
+    /// are packed here (see `NewBatch::new`).
+    pub fn new(
+        batch_no: i32,
+        first_row: i32,
+        row_count: i32,
+        contacts: &[u8],
+        cells: &[u8],
+        keys: Vec<Option<String>>,
+    ) -> Self {
+        Self {
+            batch_no,
+            first_row,
+            row_count,
+            payload: packed::pack(contacts),
+            raw: packed::pack(cells),
+            keys,
+        }
+    }
 }
 
 /// Stores one batch of a CSV file as it arrives, `held`: the relay does not see it yet.
@@ -162,6 +199,7 @@ pub struct BatchToApply {
     pub tenant_id: Uuid,
     pub first_row: i32,
     pub row_count: i32,
+    /// The rows as stored (`packed`; read them with `rows`).
     pub payload: Option<Vec<u8>>,
     pub options: serde_json::Value,
     /// Its rows marked as duplicates (`duplicate_rows`), in order.
@@ -171,6 +209,13 @@ pub struct BatchToApply {
     /// new (a hint, read without a lock; `contact_counts` and its deltas against the import's
     /// own count).
     pub all_new_so_far: bool,
+}
+
+impl BatchToApply {
+    /// Its rows: the JSON array of contacts as it was stored (`None`: there is none).
+    pub fn rows(&self) -> Option<std::io::Result<Cow<'_, [u8]>>> {
+        self.payload.as_deref().map(packed::unpack)
+    }
 }
 
 /// The columns of a `BatchToApply`, of `import_batches b JOIN imports i`.
@@ -431,10 +476,23 @@ pub async fn replay_dead(pool: &PgPool, import_id: Option<Uuid>) -> Result<usize
 pub struct StoredRows {
     pub first_row: i32,
     pub row_count: i32,
-    /// A CSV file's cells as read (a JSON array of arrays of strings).
-    pub raw: Option<Vec<u8>>,
-    /// The contacts (a JSON array).
-    pub payload: Option<Vec<u8>>,
+    /// A CSV file's cells as read (a JSON array of arrays of strings), packed.
+    raw: Option<Vec<u8>>,
+    /// The contacts (a JSON array), packed.
+    payload: Option<Vec<u8>>,
+}
+
+impl StoredRows {
+    /// The file's cells, a JSON array of arrays of strings (`None`: not a file's batch, or
+    /// unreadable).
+    pub fn cells(&self) -> Option<Cow<'_, [u8]>> {
+        self.raw.as_deref().and_then(|r| packed::unpack(r).ok())
+    }
+
+    /// The contacts, a JSON array (`None`: none stored, or unreadable).
+    pub fn contacts(&self) -> Option<Cow<'_, [u8]>> {
+        self.payload.as_deref().and_then(|p| packed::unpack(p).ok())
+    }
 }
 
 /// One batch of the tenant's import; `None` past the last.

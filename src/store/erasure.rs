@@ -8,7 +8,7 @@
 //! leaves the contact as it was, never half erased.
 
 use super::contacts::{STORED_COLUMNS, StoredContact, count_changed};
-use super::{groups, row_results};
+use super::{groups, packed, row_results};
 use crate::import::ImportOptions;
 use crate::validate::{self, Identifier};
 use serde_json::value::RawValue;
@@ -150,8 +150,8 @@ fn scrub(
     contact: &StoredContact,
     known: &HashSet<(Uuid, i32)>,
 ) -> Option<Scrubbed> {
-    let payload = batch.payload.as_deref()?;
-    let rows: Vec<&RawValue> = serde_json::from_slice(payload).ok()?;
+    let payload = packed::unpack(batch.payload.as_deref()?).ok()?;
+    let rows: Vec<&RawValue> = serde_json::from_slice(&payload).ok()?;
     let positions: Vec<usize> = rows
         .iter()
         .enumerate()
@@ -179,13 +179,16 @@ fn scrub(
     }
     out.push(b']');
     let raw = batch.raw.as_deref().and_then(|raw| {
-        let mut cells: Vec<Vec<String>> = serde_json::from_slice(raw).ok()?;
+        let mut cells: Vec<Vec<String>> =
+            serde_json::from_slice(&packed::unpack(raw).ok()?).ok()?;
         for &i in &positions {
             if let Some(row) = cells.get_mut(i) {
                 row.iter_mut().for_each(String::clear);
             }
         }
-        serde_json::to_vec(&cells).ok()
+        serde_json::to_vec(&cells)
+            .ok()
+            .map(|cells| packed::pack(&cells))
     });
     let dedupe_keys = batch.dedupe_keys.clone().map(|mut keys| {
         for &i in &positions {
@@ -196,7 +199,7 @@ fn scrub(
         keys
     });
     Some(Scrubbed {
-        payload: Some(out),
+        payload: Some(packed::pack(&out)),
         raw,
         dedupe_keys,
         rows: positions

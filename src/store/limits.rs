@@ -32,7 +32,8 @@ pub async fn take_token(
     Ok((!allowed).then(|| (1.0 - tokens).max(0.0) / rate))
 }
 
-/// Rows and payload bytes the tenant has stored and not yet applied (`held` or `pending`).
+/// Rows and payload bytes the tenant has stored and not yet applied (`held` or `pending`), the
+/// bytes as stored (packed, or JSON from before migration 0029).
 pub async fn queued(pool: &PgPool, tenant_id: Uuid) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(
         "SELECT coalesce(sum(row_count), 0)::int8, coalesce(sum(octet_length(payload)), 0)::int8

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod maintenance;
 pub mod ops;
 pub mod outbox;
+pub mod packed;
 pub mod row_results;
 pub mod states;
 pub mod tenants;

@@ -427,11 +427,15 @@ fn validate_batch(
 ) -> Result<(Vec<RowInput>, ImportOptions), BatchError> {
     // The array is split into its rows' texts first, so that a row a parser refuses fails
     // alone (`invalid_row`) and never its batch.
-    let raw: Vec<&serde_json::value::RawValue> = match &b.payload {
-        Some(bytes) => serde_json::from_slice(bytes)
-            .map_err(|e| BatchError::Unreadable(format!("batch payload unreadable: {e}")))?,
+    let unreadable = |e: &dyn std::fmt::Display| {
+        BatchError::Unreadable(format!("batch payload unreadable: {e}"))
+    };
+    let json = match b.rows() {
+        Some(json) => json.map_err(|e| unreadable(&e))?,
         None => return Err(BatchError::Unreadable("batch payload is gone".into())),
     };
+    let raw: Vec<&serde_json::value::RawValue> =
+        serde_json::from_slice(&json).map_err(|e| unreadable(&e))?;
     if raw.len() != b.row_count as usize {
         return Err(BatchError::Unreadable(format!(
             "batch payload has {} rows, expected {}",

@@ -222,6 +222,49 @@ async fn start_workers(app: &TestApp) -> contact_import::startup::Running {
 }
 
 #[tokio::test]
+async fn payloads_are_stored_packed_and_those_stored_as_json_before_still_apply() {
+    let mut settings = test_settings().await;
+    settings.batch_size = 2;
+    let app = spawn_with(settings, Roles::API).await;
+    let key = app.tenant("acme").await;
+    let id = app.import(&key, &json!({"contacts": contacts(0, 4)})).await;
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT payload FROM import_batches ORDER BY batch_no")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 2);
+    for payload in &stored {
+        // An lz4 frame (magic number 0x184D2204), as `lz4 -d` reads it.
+        assert_eq!(payload[..4], [0x04, 0x22, 0x4d, 0x18], "{payload:?}");
+    }
+    // Batch 1 as a service before migration 0029 stored it: the JSON array itself.
+    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = 1")
+        .bind(serde_json::to_vec(&contacts(2, 2)).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let workers = start_workers(&app).await;
+
+    let status = app.wait_finished(&key, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["created"].as_i64(), Some(4), "{status}");
+    let rows = app.all_rows(&key, &id, "").await;
+    assert_eq!(rows.len(), 4);
+    let csv = app
+        .get(&key, &format!("/api/v1/imports/{id}/results.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for n in 0..4 {
+        assert!(csv.contains(&format!("First{n}")), "{csv}");
+    }
+    workers.stop().await;
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrives_it() {
     let mut settings = test_settings().await;
     settings.batch_size = 2;
