@@ -229,20 +229,14 @@ const TO_APPLY: &str = "b.state, i.status AS import_status, b.tenant_id, b.first
                       + coalesce((SELECT sum(d.total) FROM contact_count_deltas d WHERE d.tenant_id = b.tenant_id), 0)
        AS all_new_so_far";
 
-/// Starts applying a batch in `conn`'s transaction: locks the batch row (`None`: no such
-/// batch), reads its rows marked as duplicates, and keeps the rest of the transaction to index
-/// look-ups, in one round trip.
-///
-/// Every statement of a batch is a look-up by key. While `contacts` grows, its statistics lag
-/// and the planner prices 1,500 index probes above a sequential scan of the tenant (measured
-/// at 100k rows: 26 ms scanning against 5 ms probing, per batch), so `enable_seqscan` is off
-/// for the statements that follow (`set_config` here runs once, for the one row).
+/// Starts applying a batch, in a transaction `store::begin_by_key` opened: locks the batch
+/// row (`None`: no such batch) and reads its rows marked as duplicates.
 pub async fn lock(
     conn: &mut PgConnection,
     batch: BatchRef,
 ) -> Result<Option<BatchToApply>, sqlx::Error> {
     let sql = format!(
-        "SELECT {TO_APPLY}, set_config('enable_seqscan', 'off', true) AS setting
+        "SELECT {TO_APPLY}
          FROM import_batches b JOIN imports i ON i.id = b.import_id AND i.tenant_id = b.tenant_id
          WHERE b.import_id = $1 AND b.batch_no = $2
          FOR UPDATE OF b"

@@ -58,6 +58,27 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .await
 }
 
+/// Opens a transaction whose every statement is a look-up by key (a batch applied by a worker,
+/// a relay's pass), in one round trip, with two settings that hold until it ends:
+///
+/// - `enable_seqscan = off`: while `contacts` grows, its statistics lag and the planner prices
+///   1,500 index probes above a sequential scan of the tenant (measured at 100k rows: 26 ms
+///   scanning against 5 ms probing, per batch); the relay reads only the unpublished and
+///   in-flight batches, which partial indexes hold however many batches are done.
+/// - `plan_cache_mode = force_generic_plan`: the session plans each statement for its values
+///   (`connect`), and the dozen statements of a batch and the relay's few were planned anew
+///   each time, their 1,000-element arrays copied into each plan: planning took more of
+///   PostgreSQL's CPU than running them in a relay's pass, a tenth of it in a batch. With
+///   sequential scans off each has one good plan whatever its values, an index's probe.
+pub async fn begin_by_key(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with(
+        "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan",
+    )
+    .await
+}
+
 /// How long a pooled connection may sit idle and still be handed out untested.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 

@@ -11,7 +11,7 @@
 use super::fair::{self, Waiting};
 use crate::broker::{BrokerError, BrokerHealth, Topology, connect, supervise, timed};
 use crate::store::batches::OUTBOX_CHANNEL;
-use crate::store::{events, outbox};
+use crate::store::{self, events, outbox};
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -189,7 +189,7 @@ impl Relay {
     /// confirms and marks them, in one transaction; true when more are waiting. Several relays
     /// share the work (`SKIP LOCKED`).
     async fn publish_events(&self, channel: &Channel) -> Result<bool, BrokerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = store::begin_by_key(&self.pool).await?;
         let due = events::claim_unpublished(&mut tx, EVENTS_PER_PASS).await?;
         if due.is_empty() {
             return Ok(false);
@@ -234,7 +234,7 @@ impl Relay {
         channel: &Channel,
         max_in_flight: i64,
     ) -> Result<Pass, BrokerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = store::begin_by_key(&self.pool).await?;
         if !outbox::try_lock_pass(&mut tx).await? {
             // Another relay is mid-pass; look again shortly.
             return Ok(Pass {

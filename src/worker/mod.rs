@@ -231,7 +231,7 @@ async fn apply_batch(
     prepared: Option<Prepared>,
 ) -> Result<BatchOutcome, BatchError> {
     let started = Instant::now();
-    let mut tx = pool.begin().await?;
+    let mut tx = store::begin_by_key(pool).await?;
     let Some(batch_row) = batches::lock(&mut tx, batch).await? else {
         return Ok(BatchOutcome::Unknown);
     };
@@ -361,7 +361,6 @@ async fn lock_and_plan(
     applying: &plan::Applying,
 ) -> Result<Plan, sqlx::Error> {
     let existing = contacts::lock_holding(&mut *conn, tenant_id, &identifiers(&rows, None)).await?;
-    contacts::generic_plans_from_here(&mut *conn).await?;
     Ok(plan::plan(rows, existing, options, applying, Uuid::now_v7))
 }
 
@@ -379,6 +378,7 @@ pub async fn apply_now(
     if options.dry_run {
         return Ok(plan.dry_run());
     }
+    contacts::generic_plans_from_here(&mut *conn).await?;
     contacts::insert_new(&mut *conn, tenant_id, &plan.inserts).await?;
     contacts::update_existing(&mut *conn, tenant_id, &plan.updates).await?;
     after_apply(conn, None, tenant_id, &plan, options).await?;
