@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh REV [ROUNDS] [ARGS...]: the pipeline benchmark of commit REV and of this
-# checkout, alternately, ROUNDS times (default 2), each a release build of its own, so the two
-# are measured side by side on the same machine. ARGS go to the benchmark (default:
+# checkout, alternately (which goes first alternates too), ROUNDS times (default 2), each a
+# release build of its own, so the two are measured side by side on the same machine. ARGS go to the benchmark (default:
 # --rows 200000 --workers 2 --skip naive,indexes,prefilled,fairness,latency,search). Needs what `cargo bench
 # --bench pipeline` needs (deploy/services.sh, ../shared/bench/gen_contacts.py). REV is checked
 # out in target/compare/REV (a git worktree) with target/compare/target as its build folder.
@@ -37,8 +37,13 @@ new_bin=$(build "$PWD")
 case $old_bin in /*) ;; *) old_bin=$old_dir/$old_bin ;; esac
 case $new_bin in /*) ;; *) new_bin=$PWD/$new_bin ;; esac
 [ -x "$old_bin" ] && [ -x "$new_bin" ] || { echo "compare: a build failed" >&2; exit 1; }
+# The side that runs first in a round has an edge (measured: the same two builds won 4 of 4
+# rounds and lost 4 of 4 by order alone, 2026-12-07), so the order alternates: old then new in
+# odd rounds, new then old in even ones. Compare over an even number of rounds.
 for round in $(seq "$rounds"); do
-  for side in old new; do
+  sides="old new"
+  [ $((round % 2)) -eq 0 ] && sides="new old"
+  for side in $sides; do
     if [ $side = old ]; then dir=$old_dir bin=$old_bin label=$rev; else dir=$PWD bin=$new_bin label="$(git rev-parse --short HEAD)+tree"; fi
     echo "=== round $round: $label ($(date +%T))"
     (cd "$dir" && "$bin" "${args[@]}" --bench 2>&1 | grep -E 'rows/s|^\|')
