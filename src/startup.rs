@@ -122,8 +122,14 @@ pub async fn start(settings: Settings, roles: Roles) -> anyhow::Result<Running> 
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         addr = Some(listener.local_addr()?);
+        // Half as many again, for the API's probes by key (status polls, rate draws, stores).
+        let by_key = store::connect_by_key(
+            &settings.database_url,
+            (settings.db_max_connections / 2).max(2),
+        )?;
         let state = AppState {
             pool: pool.clone(),
+            by_key,
             settings: Arc::new(settings.clone()),
             broker,
             relay_wake,

@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Tenant {
                 settings.rate_limit_burst.max(1),
             );
             if let Some(wait) =
-                limits::take_token(&state.pool, tenant.id, rate, f64::from(burst)).await?
+                limits::take_token(&state.by_key, tenant.id, rate, f64::from(burst)).await?
             {
                 return Err(ApiError::rate_limited(wait, rate, burst));
             }

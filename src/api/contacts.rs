@@ -120,7 +120,7 @@ pub async fn intake(
         import.total_rows as u64,
         import.bytes,
     )?;
-    let accepted = intake::store(&state.pool, tenant.id, &import, idempotency.as_ref()).await?;
+    let accepted = intake::store(&state.by_key, tenant.id, &import, idempotency.as_ref()).await?;
     state.relay_wake.notify_one();
     tracing::info!(import_id = %accepted.async_session_id, tenant_id = %tenant.id, rows = accepted.total_rows, "import accepted");
     if let Some(seconds) = wait
@@ -178,7 +178,7 @@ async fn wait_final(
     let until = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let mut pause = std::time::Duration::from_millis(20);
     loop {
-        let status = imports::status(&state.pool, tenant.id, id)
+        let status = imports::status(&state.by_key, tenant.id, id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
         if status.status.is_final() {

@@ -26,7 +26,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<ImportStatus>, ApiError> {
     let id = parse_id(&id, "import")?;
-    imports::status(&state.pool, tenant.id, id)
+    imports::status(&state.by_key, tenant.id, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))
@@ -154,7 +154,7 @@ pub async fn rows(
     if !errors.is_empty() {
         return Err(ApiError::unprocessable("bad query parameters", errors));
     }
-    match imports::status(&state.pool, tenant.id, id).await? {
+    match imports::status(&state.by_key, tenant.id, id).await? {
         None => return Err(ApiError::not_found(format!("no import {id}"))),
         Some(import) => purged_check(&import)?,
     }
@@ -195,7 +195,7 @@ pub async fn cancel(
             tracing::info!(import_id = %id, tenant_id = %tenant.id, skipped_rows, "import cancelled");
         }
     }
-    imports::status(&state.pool, tenant.id, id)
+    imports::status(&state.by_key, tenant.id, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))

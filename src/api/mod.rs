@@ -40,6 +40,9 @@ use utoipa_axum::routes;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Connections for statements that are one probe of a key (`store::connect_by_key`): a
+    /// status poll, the rate limit's draw, storing a JSON import.
+    pub by_key: PgPool,
     pub settings: Arc<Settings>,
     /// Whether this process's relay holds a live broker connection.
     pub broker: BrokerHealth,

@@ -66,7 +66,7 @@ async fn file(
     only_failed: bool,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "import")?;
-    let import = imports::status(&state.pool, tenant.id, id)
+    let import = imports::status(&state.by_key, tenant.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no import {id}")))?;
     super::imports::purged_check(&import)?;

@@ -33,11 +33,34 @@ use std::time::Duration;
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     // Custom plans only: a generic plan cached while `contacts` was nearly empty (a sequential
     // scan) stays in use as the table grows, and turned a 12 ms batch look-up into 17 s.
-    let options = PgConnectOptions::from_str(url)?
+    pool_options(max_connections)
+        .connect_with(connect_options(url)?.options([("plan_cache_mode", "force_custom_plan")]))
+        .await
+}
+
+/// Opens a pool for statements that are each one probe of a key (a status poll, the rate
+/// limit's draw, storing a JSON import): its connections plan generically with sequential
+/// scans off, as `begin_by_key`'s transactions do, so such a statement is planned once per
+/// connection instead of for every call (a status poll planned four times longer than it
+/// ran). Connections open when first needed. Never for lists, searches or counts.
+pub fn connect_by_key(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(
+        pool_options(max_connections).connect_lazy_with(connect_options(url)?.options([
+            ("plan_cache_mode", "force_generic_plan"),
+            ("enable_seqscan", "off"),
+        ])),
+    )
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(url)?
         .application_name("contact-import")
         // JIT compiles a plan for seconds' worth of rows; every statement here reads or writes
         // a page or a batch (measured: 12 ms of JIT on a 50 ms page).
-        .options([("plan_cache_mode", "force_custom_plan"), ("jit", "off")]);
+        .options([("jit", "off")]))
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -54,8 +77,6 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
                 Ok(true)
             })
         })
-        .connect_with(options)
-        .await
 }
 
 /// Opens a transaction whose every statement is a look-up by key (a batch applied by a worker,
