@@ -62,7 +62,8 @@ pub struct Settings {
     #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
 
-    /// Connections in this process's PostgreSQL pool.
+    /// Connections in this process's PostgreSQL pool; a process serving the API opens up to
+    /// half as many again for its look-ups by key.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
