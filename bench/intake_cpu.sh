@@ -27,6 +27,10 @@ finish() {
   if command -v rabbitmqctl >/dev/null; then
     rabbitmqctl -q delete_queue "$QUEUE_PREFIX.batches" >/dev/null 2>&1 || true
     rabbitmqctl -q delete_queue "$QUEUE_PREFIX.batches.dlq" >/dev/null 2>&1 || true
+    # rabbitmqctl has no command for exchanges; this is RabbitMQ 3.x's internal call.
+    for exchange in events dlx; do
+      rabbitmqctl eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$QUEUE_PREFIX.$exchange\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
+    done
   fi
   rm -rf "$data"
 }
