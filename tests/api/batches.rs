@@ -252,11 +252,8 @@ async fn payloads_are_stored_packed_and_those_stored_as_json_before_still_apply(
     let rows = app.all_rows(&key, &id, "").await;
     assert_eq!(rows.len(), 4);
     let csv = app
-        .get(&key, &format!("/api/v1/imports/{id}/results.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, &format!("/api/v1/imports/{id}/results.csv"))
+        .await;
     for n in 0..4 {
         assert!(csv.contains(&format!("First{n}")), "{csv}");
     }

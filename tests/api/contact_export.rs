@@ -84,31 +84,22 @@ async fn every_matching_contact_is_exported_and_the_csv_imports_back_unchanged()
     assert_eq!(phones.len(), 2499, "no contact twice across chunks");
 
     let all = app
-        .get(&key, "/api/v1/contacts/export.csv?includeDeleted=true")
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, "/api/v1/contacts/export.csv?includeDeleted=true")
+        .await;
     assert_eq!(all.lines().count(), 2501);
     let opted_out = app
-        .get(&key, "/api/v1/contacts/export.csv?consent.sms=optedOut")
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, "/api/v1/contacts/export.csv?consent.sms=optedOut")
+        .await;
     assert_eq!(opted_out.lines().count(), 251);
     let one = app
-        .get(
+        .get_text(
             &key,
             &format!(
                 "/api/v1/contacts/export.csv?phone={}",
                 phone(10).replace('+', "%2B")
             ),
         )
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(one.lines().count(), 2, "{one}");
 
     let ndjson = app
@@ -141,12 +132,7 @@ async fn every_matching_contact_is_exported_and_the_csv_imports_back_unchanged()
     );
 
     // The export imports back: every contact matched and nothing changed.
-    let before = app
-        .get(&key, "/api/v1/contacts/export.csv")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let before = app.get_text(&key, "/api/v1/contacts/export.csv").await;
     let id = app
         .import_csv(&key, "?importTag=false", before.clone())
         .await;
@@ -156,12 +142,7 @@ async fn every_matching_contact_is_exported_and_the_csv_imports_back_unchanged()
         (Some(2499), Some(0)),
         "{status}"
     );
-    let after = app
-        .get(&key, "/api/v1/contacts/export.csv")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let after = app.get_text(&key, "/api/v1/contacts/export.csv").await;
     let without_updated_at = |csv: &str| -> Vec<String> {
         csv.lines()
             .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_owned())

@@ -121,11 +121,8 @@ async fn an_erased_contact_is_absent_from_a_dump_of_the_database() {
         .await;
     assert_eq!(rows[0]["status"], "erased");
     let results = app
-        .get(&key, &format!("/api/v1/imports/{csv}/results.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, &format!("/api/v1/imports/{csv}/results.csv"))
+        .await;
     assert_eq!(results.lines().nth(1), Some(",,,erased,"), "{results}");
     let groups: Value = app.get_json(&key, "/api/v1/groups").await;
     assert_eq!(groups["data"][0]["members"], 1, "{groups}");

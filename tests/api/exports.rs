@@ -143,11 +143,8 @@ async fn a_committed_dry_run_applies_the_very_rows_it_reviewed_once() {
         .collect();
     assert!(tags.iter().any(|t| t.ends_with(&tag[7..])), "{tags:?}");
     let results = app
-        .get(&key, &format!("/api/v1/imports/{applied}/results.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, &format!("/api/v1/imports/{applied}/results.csv"))
+        .await;
     assert!(
         results.starts_with("phone,firstName,email,import_status"),
         "{results}"
@@ -423,11 +420,8 @@ async fn vcard_files_import_one_contact_per_card() {
         (Some("Renée"), Some("Élise"))
     );
     let results = app
-        .get(&key, &format!("/api/v1/imports/{id}/results.csv"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .get_text(&key, &format!("/api/v1/imports/{id}/results.csv"))
+        .await;
     assert!(
         results.starts_with("fullName,lastName,firstName,phone,email"),
         "{results}"

@@ -102,6 +102,11 @@ impl Client {
         self.send(key, reqwest::Method::GET, path).await
     }
 
+    /// `GET path`, returns the body as text (whatever the status).
+    pub async fn get_text(&self, key: &str, path: &str) -> String {
+        self.get(key, path).await.text().await.expect("text body")
+    }
+
     /// `GET path`, expects 200, returns the JSON body.
     pub async fn get_json(&self, key: &str, path: &str) -> Value {
         let response = self.get(key, path).await;
