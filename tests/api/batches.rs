@@ -221,6 +221,16 @@ async fn start_workers(app: &TestApp) -> contact_import::startup::Running {
         .expect("start workers")
 }
 
+/// Overwrites the stored payload of batch `batch_no` (the test's only import).
+async fn set_payload(app: &TestApp, batch_no: i32, payload: &[u8]) {
+    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = $2")
+        .bind(payload)
+        .bind(batch_no)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn payloads_are_stored_packed_and_those_stored_as_json_before_still_apply() {
     let mut settings = test_settings().await;
@@ -239,11 +249,7 @@ async fn payloads_are_stored_packed_and_those_stored_as_json_before_still_apply(
         assert_eq!(payload[..4], [0x04, 0x22, 0x4d, 0x18], "{payload:?}");
     }
     // Batch 1 as a service before migration 0029 stored it: the JSON array itself.
-    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = 1")
-        .bind(serde_json::to_vec(&contacts(2, 2)).unwrap())
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    set_payload(&app, 1, &serde_json::to_vec(&contacts(2, 2)).unwrap()).await;
     let workers = start_workers(&app).await;
 
     let status = app.wait_finished(&key, &id).await;
@@ -274,10 +280,7 @@ async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrive
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    sqlx::query("UPDATE import_batches SET payload = 'not json' WHERE batch_no = 1")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    set_payload(&app, 1, b"not json").await;
     let workers = start_workers(&app).await;
 
     let status = app.wait_finished(&key, &id).await;
@@ -311,11 +314,7 @@ async fn a_batch_that_cannot_be_applied_is_dead_its_rows_fail_and_replay_redrive
     assert_eq!(dead[0].batch_no, 1);
 
     // The operator repairs the cause and replays: the rows are applied, the counts taken back.
-    sqlx::query("UPDATE import_batches SET payload = $1 WHERE batch_no = 1")
-        .bind(&original)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    set_payload(&app, 1, &original).await;
     assert_eq!(
         contact_import::store::batches::replay_dead(&app.pool, None)
             .await
